@@ -1,0 +1,92 @@
+"""Where grading tasks run: in this process, in a local process pool, or on Dask.
+
+Every backend yields :class:`SubmissionResult` objects as they finish; the caller (one
+writer) records them. A task whose worker dies is retried once, then reported as failed:
+never silently dropped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
+import multiprocessing
+
+from .worker import GradeTask, SubmissionResult, grade_task
+
+
+def _failed(task: GradeTask, message: str) -> SubmissionResult:
+    return SubmissionResult(
+        task.student, task.assignment, status="failed", problems=[f"WorkerDied: {message}"]
+    )
+
+
+def run_serial(tasks: list[GradeTask]) -> Iterator[SubmissionResult]:
+    for task in tasks:
+        yield grade_task(task)
+
+
+def run_pool(tasks: list[GradeTask], jobs: int) -> Iterator[SubmissionResult]:
+    """A process pool of ``jobs`` workers; a broken pool is rebuilt and its tasks retried."""
+    remaining = list(tasks)
+    attempts: dict[int, int] = {}
+    while remaining:
+        context = multiprocessing.get_context("forkserver")
+        with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
+            futures = {pool.submit(grade_task, t): t for t in remaining}
+            remaining = []
+            try:
+                for future in as_completed(futures):
+                    yield future.result()
+            except BrokenProcessPool as exc:
+                for future, task in futures.items():
+                    if future.done() and not future.exception():
+                        continue
+                    key = id(task)
+                    attempts[key] = attempts.get(key, 0) + 1
+                    if attempts[key] > 1:
+                        yield _failed(task, f"a grading process died twice ({exc})")
+                    else:
+                        remaining.append(task)
+
+
+def run_dask(tasks: list[GradeTask], scheduler: str, jobs: int) -> Iterator[SubmissionResult]:
+    """Dask distributed: ``scheduler='local'`` starts a local cluster of ``jobs`` workers,
+    anything else is a scheduler address (``tcp://host:8786``)."""
+    from distributed import Client, LocalCluster
+    from distributed import as_completed as dask_as_completed
+
+    cluster = None
+    if scheduler == "local":
+        cluster = LocalCluster(
+            n_workers=jobs,
+            threads_per_worker=1,
+            processes=True,
+            dashboard_address=None,
+            silence_logs=40,
+        )
+        client = Client(cluster)
+    else:
+        client = Client(scheduler)
+    try:
+        futures = client.map(grade_task, tasks, pure=False, retries=1)
+        by_key = {f.key: t for f, t in zip(futures, tasks, strict=True)}
+        for future in dask_as_completed(futures):
+            try:
+                yield future.result()
+            except Exception as exc:  # KilledWorker after the retry, or a lost worker
+                yield _failed(by_key[future.key], f"{type(exc).__name__}: {exc}")
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
+
+
+def run(
+    tasks: list[GradeTask], jobs: int = 1, scheduler: str | None = None
+) -> Iterator[SubmissionResult]:
+    if scheduler:
+        return run_dask(tasks, scheduler, jobs)
+    if jobs <= 1:
+        return run_serial(tasks)
+    return run_pool(tasks, jobs)

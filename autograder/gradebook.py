@@ -1,0 +1,125 @@
+"""The grader's single writer: copies workers' scores into the real nbgrader gradebook.
+
+Workers grade into private scratch gradebooks; only this process writes the class
+gradebook (SQLite by default, or any SQLAlchemy URL nbgrader accepts, e.g. PostgreSQL).
+Each finished submission is committed, then journalled as ``results/<student>__<id>.json``
+so that a batch killed midway resumes where it stopped, without duplicates.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import tempfile
+import warnings
+from pathlib import Path
+
+from nbgrader.api import Gradebook
+from sqlalchemy.exc import SAWarning
+
+from .worker import SubmissionResult
+
+
+def copy_assignments(template_db: bytes, db_url: str) -> None:
+    """Create (or update) the assignments of ``template_db`` in the gradebook at ``db_url``."""
+    with tempfile.NamedTemporaryFile(suffix=".db", delete=False) as tmp:
+        tmp.write(template_db)
+        template_path = tmp.name
+    try:
+        with Gradebook(f"sqlite:///{template_path}") as src, Gradebook(db_url) as dst:
+            for assignment in src.assignments:
+                dst.update_or_create_assignment(assignment.name, duedate=assignment.duedate)
+                for nb in assignment.notebooks:
+                    dst.update_or_create_notebook(nb.name, assignment.name)
+                    for cell in nb.source_cells:
+                        dst.update_or_create_source_cell(
+                            cell.name,
+                            nb.name,
+                            assignment.name,
+                            cell_type=cell.cell_type,
+                            locked=cell.locked,
+                            source=cell.source,
+                            checksum=cell.checksum,
+                        )
+                    for cell in nb.grade_cells:
+                        dst.update_or_create_grade_cell(
+                            cell.name,
+                            nb.name,
+                            assignment.name,
+                            max_score=cell.max_score,
+                            cell_type=cell.cell_type,
+                        )
+                    for cell in nb.solution_cells:
+                        dst.update_or_create_solution_cell(cell.name, nb.name, assignment.name)
+    finally:
+        os.unlink(template_path)
+
+
+class GradebookWriter:
+    """Records results; ``out_dir/results`` is the journal used to resume."""
+
+    def __init__(self, db_url: str, out_dir: Path):
+        self.db_url = db_url
+        self.out_dir = out_dir
+        self.results_dir = out_dir / "results"
+        self.results_dir.mkdir(parents=True, exist_ok=True)
+
+    def journal_path(self, student: str, assignment: str) -> Path:
+        return self.results_dir / f"{student}__{assignment}.json"
+
+    def is_done(self, student: str, assignment: str) -> bool:
+        path = self.journal_path(student, assignment)
+        if not path.exists():
+            return False
+        try:
+            return json.loads(path.read_text(encoding="utf-8"))["status"] == "graded"
+        except (ValueError, KeyError):
+            return False  # a torn journal entry: grade again
+
+    def record(self, result: SubmissionResult) -> None:
+        """Write scores (graded results only), autograded notebooks, feedback, journal."""
+        if result.status == "graded":
+            with warnings.catch_warnings(), Gradebook(self.db_url) as gb:
+                # nbgrader's own session handling emits SQLAlchemy autoflush warnings here.
+                warnings.simplefilter("ignore", SAWarning)
+                gb.update_or_create_student(result.student)
+                gb.update_or_create_submission(result.assignment, result.student)
+                for cell in result.cells:
+                    grade = gb.find_grade(
+                        cell.grade_id, cell.notebook, result.assignment, result.student
+                    )
+                    grade.auto_score = cell.score
+                    grade.needs_manual_grade = cell.error == "needs manual grading"
+                gb.db.commit()
+            for kind, files in (("autograded", result.autograded), ("feedback", result.feedback)):
+                folder = self.out_dir / kind / result.student / result.assignment
+                folder.mkdir(parents=True, exist_ok=True)
+                for name, text in files.items():
+                    (folder / name).write_text(text, encoding="utf-8")
+        payload = result.to_json()
+        payload.pop("autograded")
+        payload.pop("feedback")
+        path = self.journal_path(result.student, result.assignment)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(payload, indent=1, sort_keys=True), encoding="utf-8")
+        tmp.replace(path)  # atomic: a kill leaves the old entry or the new one
+
+    def load_results(self) -> list[SubmissionResult]:
+        results = []
+        for path in sorted(self.results_dir.glob("*.json")):
+            data = json.loads(path.read_text(encoding="utf-8"))
+            data.setdefault("autograded", {})
+            data.setdefault("feedback", {})
+            results.append(SubmissionResult.from_json(data))
+        return results
+
+
+def default_db_url(out_dir: Path) -> str:
+    return f"sqlite:///{(out_dir / 'gradebook.db').resolve()}"
+
+
+def sqlite_integrity_ok(path: Path) -> bool:
+    """True when the SQLite gradebook at ``path`` passes ``PRAGMA integrity_check``."""
+    with sqlite3.connect(path) as conn:
+        return conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
