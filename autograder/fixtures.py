@@ -47,6 +47,9 @@ def build_case(assignment_id: str, case: dict) -> nbformat.NotebookNode:
     unknown = set(replace) - set(sources)
     if unknown:
         raise KeyError(f"{assignment_id}/{notebook}: no solution cell named {sorted(unknown)}")
+    # replace_with: grade_id -> function(reference sources) -> new source
+    for grade_id, make in case.get("replace_with", {}).items():
+        replace = {**replace, grade_id: make(sources)}
     for cell in nb.cells:
         grade_id = _grade_id(cell)
         if grade_id in sources:

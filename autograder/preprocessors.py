@@ -25,7 +25,7 @@ from nbclient.exceptions import DeadKernelError
 from nbclient.client import NotebookClient
 from nbformat import NotebookNode
 from nbgrader import utils
-from nbgrader.preprocessors import ClearHiddenTests, Execute, SaveAutoGrades
+from nbgrader.preprocessors import ClearHiddenTests, Execute, OverwriteCells, SaveAutoGrades
 from traitlets import Any, Dict, Unicode
 
 from .limits import LIMIT_NAMES, Limits
@@ -210,7 +210,9 @@ class GuardedExecute(Execute):
         if used > cap:
             if cell_index not in self._truncated:
                 self._truncated.add(cell_index)
-                self._record(cell_index, "OutputLimit", f"output over {cap // 1024} KB dropped")
+                self._record(
+                    cell_index, "OutputLimit", f"OutputLimit: output over {cap // 1024} KB dropped"
+                )
                 outs.append(
                     NotebookNode(
                         output_type="stream",
@@ -257,7 +259,9 @@ class GuardedExecute(Execute):
                                     f"not run: the notebook used its {limits.notebook_timeout_s} s",
                                 )
                             ]
-                            self._record(index, "NotebookTimeLimit", "cell not run")
+                            self._record(
+                                index, "NotebookTimeLimit", "NotebookTimeLimit: cell not run"
+                            )
                             continue
                         if utils.is_grade(cell):
                             self._silent(GUARD_RESTORE)
@@ -274,8 +278,16 @@ class GuardedExecute(Execute):
                             self._record(index, name, reason)
                             break  # leave the with-block: a fresh kernel replays `done`
                         pending.pop(0)
+                        if any(o.get("ename") == "MemoryError" for o in cell.get("outputs", [])):
+                            self._record(
+                                index,
+                                "MemoryLimit",
+                                f"MemoryLimit: MemoryError at the {limits.memory_mb} MB limit",
+                            )
                         if self._timed_out(cell):
-                            self._record(index, "CellTimeLimit", f"over {self.timeout} s")
+                            self._record(
+                                index, "CellTimeLimit", f"CellTimeLimit: over {self.timeout} s"
+                            )
                             continue  # a cell that never finished is not replayed
                         done.append(index)
                 finally:
@@ -338,3 +350,27 @@ class RedactHiddenTests(ClearHiddenTests):
                     if output.get("output_type") == "error":
                         output["traceback"] = [f"{output.get('ename')}: {output.get('evalue')}"]
         return cell, resources
+
+
+class OverwriteCellsAndFlags(OverwriteCells):
+    """nbgrader's OverwriteCells, plus: the grade/solution/task flags come back from the
+    gradebook too. (nbgrader restores source, points, lock and checksum, but a student who
+    flips ``grade`` to false on a test cell makes plain nbgrader fail the whole notebook.)"""
+
+    def preprocess_cell(self, cell, resources, cell_index):
+        grade_id = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+        if grade_id is not None:
+            meta = cell.metadata.nbgrader
+            graded = {c.name: c for c in self.gradebook.find_notebook(
+                self.notebook_id, self.assignment_id).grade_cells}
+            solutions = {c.name for c in self.gradebook.find_notebook(
+                self.notebook_id, self.assignment_id).solution_cells}
+            meta["grade"] = grade_id in graded
+            meta["solution"] = grade_id in solutions
+            meta["task"] = False
+            if grade_id in graded:
+                meta["points"] = float(graded[grade_id].max_score)
+            else:
+                meta.pop("points", None)
+            meta.setdefault("schema_version", 3)
+        return super().preprocess_cell(cell, resources, cell_index)

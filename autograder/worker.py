@@ -96,7 +96,7 @@ def _grader_config(scratch: Path, task: GradeTask, report: Path):
         "nbgrader.preprocessors.ClearOutput",
         "nbgrader.preprocessors.DeduplicateIds",
         "nbgrader.preprocessors.OverwriteKernelspec",
-        "nbgrader.preprocessors.OverwriteCells",
+        "autograder.preprocessors.OverwriteCellsAndFlags",
         "nbgrader.preprocessors.CheckCellMetadata",
     ]
     config.Autograde.autograde_preprocessors = [
@@ -110,7 +110,7 @@ def _grader_config(scratch: Path, task: GradeTask, report: Path):
     ]
     # Deleted test cells come back from the gradebook and are run: deleting a test
     # cannot skip it.
-    config.OverwriteCells.add_missing_cells = True
+    config.OverwriteCellsAndFlags.add_missing_cells = True
     config.GuardedExecute.workdir = str(scratch / "work")
     config.GuardedExecute.runtime_dir = str(scratch / "runtime")
     config.GuardedExecute.limits = task.limits

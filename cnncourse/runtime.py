@@ -48,13 +48,22 @@ def cpu_quota() -> int:
         available = len(os.sched_getaffinity(0))
     except AttributeError:  # pragma: no cover - not Linux
         available = os.cpu_count() or 1
-    try:
-        with open("/sys/fs/cgroup/cpu.max", encoding="ascii") as fh:
-            quota, period = fh.read().split()[:2]
-        if quota != "max":
-            available = min(available, max(1, int(int(quota) // int(period))))
-    except (OSError, ValueError):
-        pass
+    for quota_file, period_file in (
+        ("/sys/fs/cgroup/cpu.max", None),  # cgroup v2: "quota period"
+        ("/sys/fs/cgroup/cpu/cpu.cfs_quota_us", "/sys/fs/cgroup/cpu/cpu.cfs_period_us"),
+    ):
+        try:
+            with open(quota_file, encoding="ascii") as fh:
+                fields = fh.read().split()
+            if period_file:
+                with open(period_file, encoding="ascii") as fh:
+                    fields = [fields[0], fh.read().strip()]
+            quota, period = fields[:2]
+            if quota not in {"max", "-1"}:
+                available = min(available, max(1, int(quota) // int(period)))
+            break
+        except (OSError, ValueError, IndexError):
+            continue
     return max(1, available)
 
 

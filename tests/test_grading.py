@@ -1,0 +1,106 @@
+"""The grading pipeline end to end: demo samples, CSV, feedback, gradebook, resume."""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+import sqlite3
+
+import pytest
+
+from autograder.cli import SAMPLES_DIR, main
+from autograder.grading import grade_submissions
+
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("grading")]
+
+
+@pytest.fixture(scope="module")
+def demo_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("demo") / "out"
+    return grade_submissions(SAMPLES_DIR, out, jobs=1, progress=False, force=True)
+
+
+def _by_student(run):
+    return {r.student: r for r in run.results}
+
+
+def test_demo_scores(demo_run):
+    results = _by_student(demo_run)
+    assert set(results) == {"alice_correct", "bob_partly_wrong", "carol_untouched", "dave_raises"}
+    full = results["alice_correct"].max_score
+    assert full > 0 and results["alice_correct"].score == full
+    assert results["carol_untouched"].score == 0
+    assert 0 < results["bob_partly_wrong"].score < full
+    assert results["dave_raises"].score < full
+    lost = {c.grade_id for c in results["dave_raises"].cells if c.score < c.max_score}
+    assert lost == {"conv_forward_tests"}
+    assert all(r.status == "graded" for r in demo_run.results)
+
+
+def test_csv_and_feedback_written(demo_run):
+    rows = list(csv.DictReader(open(demo_run.csv_path)))
+    assert [r["student"] for r in rows] == sorted(r["student"] for r in rows)
+    scores = {r["student"]: float(r["score"]) for r in rows}
+    assert scores["carol_untouched"] == 0
+    html = demo_run.out_dir / "feedback" / "bob_partly_wrong" / "01_conv_forward" / "01_conv_forward.html"
+    text = html.read_text()
+    assert "pool_forward" in text
+    assert "BEGIN HIDDEN TESTS" not in text and "hidden tests are not shown" in text
+    graded_nb = demo_run.out_dir / "autograded" / "alice_correct" / "01_conv_forward" / "01_conv_forward.ipynb"
+    assert json.loads(graded_nb.read_text())["cells"]
+
+
+def test_gradebook_holds_the_scores(demo_run):
+    db = demo_run.out_dir / "gradebook.db"
+    con = sqlite3.connect(db)
+    rows = con.execute(
+        "SELECT student.id, SUM(grade.auto_score) FROM grade "
+        "JOIN submitted_notebook ON grade.notebook_id = submitted_notebook.id "
+        "JOIN submitted_assignment ON submitted_notebook.assignment_id = submitted_assignment.id "
+        "JOIN student ON submitted_assignment.student_id = student.id GROUP BY student.id"
+    ).fetchall()
+    totals = dict(rows)
+    assert totals["alice_correct"] == _by_student(demo_run)["alice_correct"].max_score
+    assert totals["carol_untouched"] == 0
+
+
+def test_resume_skips_finished_and_does_not_duplicate(demo_run, tmp_path):
+    out = tmp_path / "out"
+    shutil.copytree(demo_run.out_dir, out)
+    # pretend the batch was killed before carol was recorded
+    (out / "results" / "carol_untouched__01_conv_forward.json").unlink()
+    run = grade_submissions(SAMPLES_DIR, out, jobs=1, progress=False)
+    assert sorted(run.skipped) == [
+        "alice_correct/01_conv_forward",
+        "bob_partly_wrong/01_conv_forward",
+        "dave_raises/01_conv_forward",
+    ]
+    assert len(run.results) == 4
+    con = sqlite3.connect(out / "gradebook.db")
+    assert con.execute("SELECT COUNT(*) FROM submitted_assignment").fetchone()[0] == 4
+    assert con.execute("SELECT COUNT(*) FROM student").fetchone()[0] == 4
+
+
+def test_cli_demo_checks_expected_outcomes(tmp_path, capsys):
+    assert main(["demo", "--out", str(tmp_path / "demo"), "--jobs", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "alice_correct" in out and "FAIL" not in out
+
+
+def test_broken_missing_and_unknown_submissions(tmp_path):
+    subs = tmp_path / "subs"
+    (subs / "erin" / "01_conv_forward").mkdir(parents=True)
+    (subs / "erin" / "01_conv_forward" / "01_conv_forward.ipynb").write_text("{not json")
+    (subs / "fred" / "01_conv_forward").mkdir(parents=True)  # submitted nothing
+    (subs / "gina" / "99_nonexistent").mkdir(parents=True)
+    shutil.copytree(SAMPLES_DIR / "alice_correct", subs / "alice_correct")
+    run = grade_submissions(subs, tmp_path / "out", jobs=1, progress=False)
+    results = {r.student: r for r in run.results}
+    assert results["alice_correct"].score == results["alice_correct"].max_score > 0
+    assert results["erin"].score == 0
+    assert results["erin"].status == "failed" or results["erin"].problems
+    assert results["fred"].score == 0
+    assert any("MissingNotebook" in p for p in results["fred"].problems)
+    assert results["gina"].status == "failed"
+    assert "UnknownAssignment" in results["gina"].problems[0]
