@@ -7,10 +7,10 @@ never silently dropped.
 
 from __future__ import annotations
 
+import multiprocessing
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
-import multiprocessing
 
 from .worker import GradeTask, SubmissionResult, grade_task
 

@@ -16,16 +16,36 @@ SAMPLES_DIR = Path(__file__).resolve().parent / "samples"
 def _add_limit_options(parser: argparse.ArgumentParser) -> None:
     defaults = Limits()
     group = parser.add_argument_group("limits (each is reported by name when hit)")
-    group.add_argument("--cell-timeout", type=int, default=defaults.cell_timeout_s,
-                       help="seconds per cell (default %(default)s)")
-    group.add_argument("--notebook-timeout", type=int, default=defaults.notebook_timeout_s,
-                       help="seconds per notebook (default %(default)s)")
-    group.add_argument("--memory-mb", type=int, default=defaults.memory_mb,
-                       help="memory per kernel in MB (default %(default)s)")
-    group.add_argument("--max-processes", type=int, default=defaults.max_processes,
-                       help="processes per kernel (default %(default)s)")
-    group.add_argument("--output-kb", type=int, default=defaults.output_kb,
-                       help="output kept per cell in KB (default %(default)s)")
+    group.add_argument(
+        "--cell-timeout",
+        type=int,
+        default=defaults.cell_timeout_s,
+        help="seconds per cell (default %(default)s)",
+    )
+    group.add_argument(
+        "--notebook-timeout",
+        type=int,
+        default=defaults.notebook_timeout_s,
+        help="seconds per notebook (default %(default)s)",
+    )
+    group.add_argument(
+        "--memory-mb",
+        type=int,
+        default=defaults.memory_mb,
+        help="memory per kernel in MB (default %(default)s)",
+    )
+    group.add_argument(
+        "--max-processes",
+        type=int,
+        default=defaults.max_processes,
+        help="processes per kernel (default %(default)s)",
+    )
+    group.add_argument(
+        "--output-kb",
+        type=int,
+        default=defaults.output_kb,
+        help="output kept per cell in KB (default %(default)s)",
+    )
 
 
 def _limits(args: argparse.Namespace) -> Limits:
@@ -148,12 +168,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("release", help="regenerate assignments/ from solutions/")
     p.add_argument("assignment", nargs="*", help="assignment ids (default: all)")
-    p.add_argument("--check", action="store_true",
-                   help="only check that assignments/ is up to date and leak-free")
+    p.add_argument(
+        "--check",
+        action="store_true",
+        help="only check that assignments/ is up to date and leak-free",
+    )
     p.set_defaults(func=cmd_release)
 
-    for name, helptext in (("grade", "autograde <submissions>/<student>/<assignment>/"),
-                           ("demo", "autograde the shipped sample submissions")):
+    for name, helptext in (
+        ("grade", "autograde <submissions>/<student>/<assignment>/"),
+        ("demo", "autograde the shipped sample submissions"),
+    ):
         p = sub.add_parser(name, help=helptext)
         if name == "grade":
             p.add_argument("submissions", help="folder laid out <student>/<assignment>/*.ipynb")
@@ -162,19 +187,34 @@ def build_parser() -> argparse.ArgumentParser:
         else:
             p.add_argument("--out", default="demo-output", help="output folder")
             p.set_defaults(func=cmd_demo)
-        p.add_argument("--db", default=None,
-                       help="gradebook URL (default: sqlite:///<out>/gradebook.db; "
-                       "postgresql://... for a shared server)")
-        p.add_argument("--jobs", "-j", type=int, default=0,
-                       help="parallel workers (default: the CPUs this process may use)")
-        p.add_argument("--scheduler", default=None,
-                       help="run on Dask: 'local' for a local cluster or a scheduler address")
+        p.add_argument(
+            "--db",
+            default=None,
+            help="gradebook URL (default: sqlite:///<out>/gradebook.db; "
+            "postgresql://... for a shared server)",
+        )
+        p.add_argument(
+            "--jobs",
+            "-j",
+            type=int,
+            default=0,
+            help="parallel workers (default: the CPUs this process may use)",
+        )
+        p.add_argument(
+            "--scheduler",
+            default=None,
+            help="run on Dask: 'local' for a local cluster or a scheduler address",
+        )
         p.add_argument("--assignment", action="append", help="only these assignment ids")
         p.add_argument("--force", action="store_true", help="regrade finished submissions")
-        p.add_argument("--show-hidden", action="store_true",
-                       help="show hidden-test source and tracebacks in feedback")
-        p.add_argument("--strict", action="store_true",
-                       help="exit 2 when any submission could not be graded")
+        p.add_argument(
+            "--show-hidden",
+            action="store_true",
+            help="show hidden-test source and tracebacks in feedback",
+        )
+        p.add_argument(
+            "--strict", action="store_true", help="exit 2 when any submission could not be graded"
+        )
         _add_limit_options(p)
 
     p = sub.add_parser("strip", help="remove outputs from notebooks (before committing)")

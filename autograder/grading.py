@@ -89,9 +89,7 @@ def template_gradebook(ids: list[str]) -> bytes:
 
 def _source_files(assignment_id: str) -> dict[str, bytes]:
     folder = course.solutions_dir() / assignment_id
-    return {
-        rel: data for rel, data in encode_files(folder).items() if not rel.endswith(".ipynb")
-    }
+    return {rel: data for rel, data in encode_files(folder).items() if not rel.endswith(".ipynb")}
 
 
 def default_jobs() -> int:
@@ -169,4 +167,6 @@ def grade_submissions(
     bar.close()
     results = writer.load_results()
     csv_path = report.write_csv(results, out_dir / "grades.csv")
-    return GradingRun(results, out_dir, db_url, csv_path, isolated=bwrap is not None, skipped=skipped)
+    return GradingRun(
+        results, out_dir, db_url, csv_path, isolated=bwrap is not None, skipped=skipped
+    )

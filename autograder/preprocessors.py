@@ -21,8 +21,8 @@ from pathlib import Path
 
 from jupyter_client.manager import AsyncKernelManager
 from jupyter_core.utils import ensure_async, run_sync
-from nbclient.exceptions import DeadKernelError
 from nbclient.client import NotebookClient
+from nbclient.exceptions import DeadKernelError
 from nbformat import NotebookNode
 from nbgrader import utils
 from nbgrader.preprocessors import ClearHiddenTests, Execute, OverwriteCells, SaveAutoGrades
@@ -31,8 +31,11 @@ from traitlets import Any, Dict, Unicode
 from .limits import LIMIT_NAMES, Limits
 from .sandbox import Sandbox
 
-GUARD_INSTALL = "import autograder.kernel_guard as _grader_guard\n_grader_guard.install()\ndel _grader_guard"
-GUARD_RESTORE = "__import__('autograder.kernel_guard').kernel_guard.restore()"
+# The guard runs as a *user expression* of an empty execute request: IPython evaluates
+# user expressions with eval(), outside the input and AST transformers that student code
+# can install, so a transformer cannot rewrite the guard into `pass`.
+GUARD_INSTALL = "__import__('autograder.kernel_guard').kernel_guard.install() or 'guard-ok'"
+GUARD_RESTORE = "(__import__('autograder.kernel_guard').kernel_guard.restore(), 'guard-ok')[1]"
 
 
 class SandboxedKernelManager(AsyncKernelManager):
@@ -76,13 +79,15 @@ def _descendants(root_pid: int) -> list[int]:
 
 
 def _rss_kb(pid: int) -> int:
-    try:
-        with open(f"/proc/{pid}/status", encoding="ascii", errors="replace") as fh:
-            for line in fh:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1])
-    except OSError:
-        pass
+    """Proportional set size (shared pages split between sharers), else RSS, in KB."""
+    for path, key in ((f"/proc/{pid}/smaps_rollup", "Pss:"), (f"/proc/{pid}/status", "VmRSS:")):
+        try:
+            with open(path, encoding="ascii", errors="replace") as fh:
+                for line in fh:
+                    if line.startswith(key):
+                        return int(line.split()[1])
+        except OSError:
+            continue
     return 0
 
 
@@ -103,12 +108,19 @@ class Watchdog(threading.Thread):
             pids = _descendants(self.root_pid)
             rss_mb = sum(_rss_kb(p) for p in pids) / 1024
             self.peak_rss_mb = max(self.peak_rss_mb, rss_mb)
-            if rss_mb > self.limits.memory_mb:
-                self._kill(pids, f"{LIMIT_NAMES['memory_mb']}: used {rss_mb:.0f} MB "
-                           f"(limit {self.limits.memory_mb} MB)")
-            elif len(pids) > self.limits.max_processes:
-                self._kill(pids, f"{LIMIT_NAMES['max_processes']}: {len(pids)} processes "
-                           f"(limit {self.limits.max_processes})")
+            # Processes first: forked children share memory, so their summed RSS overstates it.
+            if len(pids) > self.limits.max_processes:
+                self._kill(
+                    pids,
+                    f"{LIMIT_NAMES['max_processes']}: {len(pids)} processes "
+                    f"(limit {self.limits.max_processes})",
+                )
+            elif rss_mb > self.limits.memory_mb:
+                self._kill(
+                    pids,
+                    f"{LIMIT_NAMES['memory_mb']}: used {rss_mb:.0f} MB "
+                    f"(limit {self.limits.memory_mb} MB)",
+                )
 
     def _kill(self, pids: list[int], reason: str) -> None:
         self.reason = reason
@@ -131,13 +143,9 @@ class GuardedExecute(Execute):
     """nbgrader's Execute, run in a sandbox with limits and a trusted-state guard."""
 
     workdir = Unicode("", help="The student's working folder (kernel cwd).").tag(config=True)
-    runtime_dir = Unicode("", help="Folder for the connection file and sockets.").tag(
-        config=True
-    )
+    runtime_dir = Unicode("", help="Folder for the connection file and sockets.").tag(config=True)
     limits = Dict({}, help="Limits (see autograder.limits.Limits) as a dict.").tag(config=True)
-    bwrap = Unicode("", help="bubblewrap binary, or '' for no filesystem sandbox.").tag(
-        config=True
-    )
+    bwrap = Unicode("", help="bubblewrap binary, or '' for no filesystem sandbox.").tag(config=True)
     report_file = Unicode("", help="Where to write the limit events as JSON.").tag(config=True)
 
     def __init__(self, *args, **kwargs):
@@ -175,9 +183,17 @@ class GuardedExecute(Execute):
         await super().async_start_new_kernel(**kwargs)
 
     # -- helpers ------------------------------------------------------------------------
-    async def _async_silent(self, code: str, timeout: float) -> dict | None:
+    async def _async_silent(
+        self, code: str, timeout: float, expressions: dict | None = None
+    ) -> dict | None:
         """Run ``code`` without output or history; wait for its reply (None on timeout)."""
-        msg_id = self.kc.execute(code, silent=True, store_history=False, allow_stdin=False)
+        msg_id = self.kc.execute(
+            code,
+            silent=True,
+            store_history=False,
+            allow_stdin=False,
+            user_expressions=expressions or {},
+        )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             try:
@@ -191,6 +207,15 @@ class GuardedExecute(Execute):
 
     def _silent(self, code: str, timeout: float = 60) -> dict | None:
         return run_sync(self._async_silent)(code, timeout)
+
+    def _guard(self, expression: str) -> bool:
+        """Evaluate a guard expression; True when the kernel answered 'guard-ok'."""
+        reply = run_sync(self._async_silent)("", 60, {"guard": expression})
+        if reply is None:
+            return False
+        result = reply["content"].get("user_expressions", {}).get("guard", {})
+        text = result.get("data", {}).get("text/plain", "")
+        return result.get("status") == "ok" and text == "'guard-ok'"
 
     def _start_watchdog(self) -> Watchdog:
         process = getattr(self.km.provisioner, "process", None)
@@ -245,7 +270,8 @@ class GuardedExecute(Execute):
                 try:
                     info = self.wait_for_reply(self.kc.kernel_info())
                     self.nb.metadata["language_info"] = info["content"]["language_info"]
-                    self._silent(GUARD_INSTALL)
+                    if not self._guard(GUARD_INSTALL):
+                        self._record(None, "GuardFailed", "GuardFailed: could not install")
                     for index in done:
                         self._silent(self.nb.cells[index].source, timeout=self.timeout)
                     while pending:
@@ -263,8 +289,14 @@ class GuardedExecute(Execute):
                                 index, "NotebookTimeLimit", "NotebookTimeLimit: cell not run"
                             )
                             continue
-                        if utils.is_grade(cell):
-                            self._silent(GUARD_RESTORE)
+                        if utils.is_grade(cell) and not self._guard(GUARD_RESTORE):
+                            # The kernel does not answer the guard truthfully: its test
+                            # results cannot be trusted, so the test is not run.
+                            pending.pop(0)
+                            message = "the grader could not restore a trusted state"
+                            cell.outputs = [_error_output("GuardFailed", message)]
+                            self._record(index, "GuardFailed", f"GuardFailed: {message}")
+                            continue
                         try:
                             self.execute_cell(cell, index, store_history=True)
                         except DeadKernelError:
@@ -277,6 +309,14 @@ class GuardedExecute(Execute):
                             cell.outputs.append(_error_output(name, reason.split(": ", 1)[-1]))
                             self._record(index, name, reason)
                             break  # leave the with-block: a fresh kernel replays `done`
+                        except Exception as exc:  # e.g. no output after an interrupted loop
+                            pending.pop(0)
+                            message = (
+                                f"over {self.timeout} s or unresponsive ({type(exc).__name__})"
+                            )
+                            cell.outputs.append(_error_output("CellTimeLimit", message))
+                            self._record(index, "CellTimeLimit", f"CellTimeLimit: {message}")
+                            break  # restart: the kernel may still be busy
                         pending.pop(0)
                         if any(o.get("ename") == "MemoryError" for o in cell.get("outputs", [])):
                             self._record(
@@ -284,6 +324,7 @@ class GuardedExecute(Execute):
                                 "MemoryLimit",
                                 f"MemoryLimit: MemoryError at the {limits.memory_mb} MB limit",
                             )
+                            break  # the memory may still be held: restart without this cell
                         if self._timed_out(cell):
                             self._record(
                                 index, "CellTimeLimit", f"CellTimeLimit: over {self.timeout} s"
@@ -357,14 +398,31 @@ class OverwriteCellsAndFlags(OverwriteCells):
     gradebook too. (nbgrader restores source, points, lock and checksum, but a student who
     flips ``grade`` to false on a test cell makes plain nbgrader fail the whole notebook.)"""
 
+    def preprocess(self, nb, resources):
+        # DeduplicateIds leaves copies of a cell with nbgrader metadata but no grade_id,
+        # which nbgrader's missing-cell check cannot handle: they are plain cells now.
+        for cell in nb.cells:
+            meta = cell.get("metadata", {})
+            if "nbgrader" in meta and "grade_id" not in meta["nbgrader"]:
+                del meta["nbgrader"]
+        return super().preprocess(nb, resources)
+
     def preprocess_cell(self, cell, resources, cell_index):
         grade_id = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
         if grade_id is not None:
             meta = cell.metadata.nbgrader
-            graded = {c.name: c for c in self.gradebook.find_notebook(
-                self.notebook_id, self.assignment_id).grade_cells}
-            solutions = {c.name for c in self.gradebook.find_notebook(
-                self.notebook_id, self.assignment_id).solution_cells}
+            graded = {
+                c.name: c
+                for c in self.gradebook.find_notebook(
+                    self.notebook_id, self.assignment_id
+                ).grade_cells
+            }
+            solutions = {
+                c.name
+                for c in self.gradebook.find_notebook(
+                    self.notebook_id, self.assignment_id
+                ).solution_cells
+            }
             meta["grade"] = grade_id in graded
             meta["solution"] = grade_id in solutions
             meta["task"] = False

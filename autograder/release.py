@@ -31,7 +31,9 @@ def _quiet_api(config) -> NbGraderAPI:
     return api
 
 
-def generate_release(out_dir: Path, ids: list[str] | None = None, db_url: str | None = None) -> Path:
+def generate_release(
+    out_dir: Path, ids: list[str] | None = None, db_url: str | None = None
+) -> Path:
     """Run nbgrader ``generate_assignment`` for ``ids`` and put the result in ``out_dir``.
 
     ``db_url`` names the gradebook that records the assignments (a scratch SQLite file

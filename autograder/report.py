@@ -41,9 +41,7 @@ def summary_table(results: list[SubmissionResult]) -> str:
             note = r.problems[0].splitlines()[0][:70]
         elif failed:
             note = "lost: " + ", ".join(c.grade_id for c in failed)[:70]
-        rows.append(
-            (r.student, r.assignment, f"{r.score:g} / {r.max_score:g}", r.status, note)
-        )
+        rows.append((r.student, r.assignment, f"{r.score:g} / {r.max_score:g}", r.status, note))
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     lines = []
     for n, row in enumerate(rows):

@@ -127,4 +127,6 @@ class Sandbox:
             # The editable install maps `cnncourse` and `autograder` onto project paths
             # bound above; the rest of the project (solutions/, tests/) is not there.
             cmd += ["--"]
-        return cmd + ["env", "-i"] + [f"{k}={v}" for k, v in self.environment().items()] + kernel_cmd
+        return (
+            cmd + ["env", "-i"] + [f"{k}={v}" for k, v in self.environment().items()] + kernel_cmd
+        )

@@ -116,6 +116,7 @@ def _grader_config(scratch: Path, task: GradeTask, report: Path):
     config.GuardedExecute.limits = task.limits
     config.GuardedExecute.bwrap = task.bwrap
     config.GuardedExecute.report_file = str(report)
+    config.GuardedExecute.raise_on_iopub_timeout = False
     if task.redact_hidden:
         config.GenerateFeedback.preprocessors = [
             "nbgrader.preprocessors.GetGrades",

@@ -175,9 +175,7 @@ def find_full_mnist(download: bool | None = None) -> Path | None:
     return None
 
 
-def load_mnist(
-    source: str = "auto", download: bool | None = None, verbose: bool = True
-) -> Arrays:
+def load_mnist(source: str = "auto", download: bool | None = None, verbose: bool = True) -> Arrays:
     """Load MNIST as ``(x_train, y_train), (x_test, y_test)``, uint8.
 
     Args:
@@ -197,8 +195,7 @@ def load_mnist(
         data = load_npz(path)
         info = MnistSource(
             "full",
-            f"MNIST: full set from {path} ({len(data[0][0]):,} train / "
-            f"{len(data[1][0]):,} test)",
+            f"MNIST: full set from {path} ({len(data[0][0]):,} train / {len(data[1][0]):,} test)",
         )
     elif source == "full":
         raise DataIntegrityError(

@@ -80,9 +80,7 @@ def show_matrix(
     return ax.figure
 
 
-def show_kernels(
-    kernels: np.ndarray | Mapping[str, np.ndarray], ncols: int = 8, size: float = 1.5
-):
+def show_kernels(kernels: np.ndarray | Mapping[str, np.ndarray], ncols: int = 8, size: float = 1.5):
     """Filters side by side: ``(f, f, n_C_prev, n_C)`` (first input channel) or a dict."""
     if isinstance(kernels, Mapping):
         names, mats = list(kernels), [np.asarray(k) for k in kernels.values()]

@@ -20,7 +20,9 @@ def test_environment_yml_matches_requirements(root):
     env_text = (root / "environment.yml").read_text()
     assert "python=3.11" in env_text
     env = _pins(env_text.split("- pip:", 1)[1].splitlines())
-    assert env == req, f"environment.yml pins differ from requirements.txt: {set(env.items()) ^ set(req.items())}"
+    assert env == req, (
+        f"environment.yml pins differ from requirements.txt: {set(env.items()) ^ set(req.items())}"
+    )
 
 
 def test_required_pins_present(root):

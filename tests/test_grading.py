@@ -43,11 +43,23 @@ def test_csv_and_feedback_written(demo_run):
     assert [r["student"] for r in rows] == sorted(r["student"] for r in rows)
     scores = {r["student"]: float(r["score"]) for r in rows}
     assert scores["carol_untouched"] == 0
-    html = demo_run.out_dir / "feedback" / "bob_partly_wrong" / "01_conv_forward" / "01_conv_forward.html"
+    html = (
+        demo_run.out_dir
+        / "feedback"
+        / "bob_partly_wrong"
+        / "01_conv_forward"
+        / "01_conv_forward.html"
+    )
     text = html.read_text()
     assert "pool_forward" in text
     assert "BEGIN HIDDEN TESTS" not in text and "hidden tests are not shown" in text
-    graded_nb = demo_run.out_dir / "autograded" / "alice_correct" / "01_conv_forward" / "01_conv_forward.ipynb"
+    graded_nb = (
+        demo_run.out_dir
+        / "autograded"
+        / "alice_correct"
+        / "01_conv_forward"
+        / "01_conv_forward.ipynb"
+    )
     assert json.loads(graded_nb.read_text())["cells"]
 
 

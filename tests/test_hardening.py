@@ -16,7 +16,6 @@ import pytest
 from autograder.cli import SAMPLES_DIR
 from autograder.grading import grade_submissions
 from autograder.limits import Limits
-from autograder.sandbox import bwrap_path
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("hardening")]
 
@@ -55,7 +54,9 @@ def test_attack_outcome(batch, case_name):
     expect = dict(case.get("expect", {}))
     for cell in result.cells:
         wanted = expect.pop(cell.grade_id, cell.max_score)
-        assert cell.score == wanted, f"{case_name}: {cell.grade_id} {cell.score} != {wanted} ({cell.error})"
+        assert cell.score == wanted, (
+            f"{case_name}: {cell.grade_id} {cell.score} != {wanted} ({cell.error})"
+        )
     assert not expect
     if "problem" in case:
         assert any(case["problem"] in p for p in result.problems), result.problems
@@ -72,7 +73,9 @@ def test_honest_student_unaffected(batch):
 
 def test_gradebook_not_poisoned(batch):
     con = sqlite3.connect(batch.out_dir / "gradebook.db")
-    assert con.execute("SELECT COUNT(*) FROM grade WHERE manual_score IS NOT NULL").fetchone()[0] == 0
+    assert (
+        con.execute("SELECT COUNT(*) FROM grade WHERE manual_score IS NOT NULL").fetchone()[0] == 0
+    )
     assert batch.isolated or True  # the gradebook lives outside the kernel's folder either way
 
 

@@ -40,7 +40,9 @@ def test_release_replaces_solutions_with_stubs_and_locks_tests():
         nb = json.loads(path.read_text())
         text = path.read_text()
         assert not any(marker in text for marker in LEAK_MARKERS), path
-        solution_cells = [c for c in nb["cells"] if c["metadata"].get("nbgrader", {}).get("solution")]
+        solution_cells = [
+            c for c in nb["cells"] if c["metadata"].get("nbgrader", {}).get("solution")
+        ]
         assert solution_cells, f"{path} has no solution cell"
         for cell in solution_cells:
             if cell["cell_type"] == "code":
@@ -55,7 +57,11 @@ def test_release_replaces_solutions_with_stubs_and_locks_tests():
 def test_solution_grade_ids_unique_and_points_set():
     for path in course.solutions_dir().rglob("*.ipynb"):
         nb = json.loads(path.read_text())
-        ids = [c["metadata"]["nbgrader"]["grade_id"] for c in nb["cells"] if "nbgrader" in c["metadata"]]
+        ids = [
+            c["metadata"]["nbgrader"]["grade_id"]
+            for c in nb["cells"]
+            if "nbgrader" in c["metadata"]
+        ]
         assert len(ids) == len(set(ids)), f"{path}: duplicate grade_id"
         for cell in nb["cells"]:
             meta = cell["metadata"].get("nbgrader", {})
@@ -68,17 +74,24 @@ def test_plain_nbgrader_generates_and_autogrades_assignment_1(tmp_path):
     """The format is real nbgrader: its own CLI releases and grades assignment 1."""
     root = course.project_root()
     shutil.copy(root / "nbgrader_config.py", tmp_path / "nbgrader_config.py")
-    shutil.copytree(root / "solutions" / "01_conv_forward", tmp_path / "solutions" / "01_conv_forward")
+    shutil.copytree(
+        root / "solutions" / "01_conv_forward", tmp_path / "solutions" / "01_conv_forward"
+    )
     nbgrader = str(Path(sys.executable).parent / "nbgrader")
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
 
     def run(*args):
-        result = subprocess.run([nbgrader, *args], cwd=tmp_path, env=env, capture_output=True, text=True)
+        result = subprocess.run(
+            [nbgrader, *args], cwd=tmp_path, env=env, capture_output=True, text=True
+        )
         assert result.returncode == 0, result.stdout + result.stderr
 
     run("generate_assignment", "01_conv_forward", "--force")
     released = tmp_path / "assignments" / "01_conv_forward" / "01_conv_forward.ipynb"
-    assert released.read_text() == (root / "assignments" / "01_conv_forward" / "01_conv_forward.ipynb").read_text()
+    assert (
+        released.read_text()
+        == (root / "assignments" / "01_conv_forward" / "01_conv_forward.ipynb").read_text()
+    )
     # submit the solution notebook as a student's work
     submitted = tmp_path / "submitted" / "solver" / "01_conv_forward"
     submitted.mkdir(parents=True)
