@@ -18,7 +18,6 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .course import project_root
 from .limits import Limits
 
 # Environment variables passed into the kernel; everything else is dropped.
@@ -60,8 +59,12 @@ def _readonly_paths() -> list[Path]:
     paths = [Path(p) for p in ("/usr", "/bin", "/sbin", "/lib", "/lib64", "/lib32", "/etc")]
     for prefix in {sys.prefix, sys.base_prefix, sys.exec_prefix}:
         paths.append(Path(prefix))
-    root = project_root()
-    paths += [root / "cnncourse", root / "data", root / "autograder"]
+    import cnncourse
+
+    # The packages as Python imports them (an editable install points at its checkout),
+    # and the bundled data next to them; never the rest of the project.
+    package_dir = Path(cnncourse.__file__).resolve().parent
+    paths += [package_dir, package_dir.parent / "data", Path(__file__).resolve().parent]
     return [p for p in paths if p.exists()]
 
 
