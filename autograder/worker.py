@@ -177,6 +177,21 @@ def grade_task(task: GradeTask) -> SubmissionResult:
         _write_files(work, task.source_files, skip_notebooks=True)
         _write_files(work, task.files, skip_notebooks=True)
         report = scratch / "execute-report.json"
+        db_url = f"sqlite:///{scratch / 'gradebook.db'}"
+        expected = _expected_notebooks(db_url, task.assignment)
+        for name in sorted(expected):
+            path = submitted / f"{name}.ipynb"
+            if not path.exists():
+                result.problems.append(f"MissingNotebook: {name}.ipynb was not submitted (0)")
+            elif (problem := _unreadable(path)) is not None:
+                # nbgrader scores a missing notebook 0; a broken one would stop it instead.
+                path.unlink()
+                result.problems.append(f"BrokenNotebook: {name}.ipynb {problem} (0)")
+        if not any(submitted.glob("*.ipynb")):
+            result.cells = _zero_cells(db_url, task.assignment)
+            result.max_score = round(sum(c.max_score for c in result.cells), 6)
+            result.status = "graded"
+            return result
 
         api = NbGraderAPI(config=_grader_config(scratch, task, report))
         api.log.setLevel(logging.ERROR)
@@ -194,7 +209,6 @@ def grade_task(task: GradeTask) -> SubmissionResult:
             result.problems.append("feedback: " + _short(feedback.get("error", "")))
 
         autograded = scratch / "autograded" / task.student / task.assignment
-        db_url = f"sqlite:///{scratch / 'gradebook.db'}"
         result.cells = _collect_scores(db_url, task, autograded)
         for cell in result.cells:
             if cell.error.startswith(("MemoryLimit", "ProcessLimit", "KernelDied")):
@@ -206,10 +220,6 @@ def grade_task(task: GradeTask) -> SubmissionResult:
         feedback_dir = scratch / "feedback" / task.student / task.assignment
         for html in sorted(feedback_dir.glob("*.html")):
             result.feedback[html.name] = html.read_text(encoding="utf-8")
-        expected = {c.notebook for c in result.cells}
-        missing = sorted(n for n in expected if f"{n}.ipynb" not in task.files)
-        for name in missing:
-            result.problems.append(f"MissingNotebook: {name}.ipynb was not submitted (scored 0)")
         result.status = "graded"
         return result
     except Exception:  # the grader must report, never crash the batch
@@ -218,6 +228,35 @@ def grade_task(task: GradeTask) -> SubmissionResult:
     finally:
         result.seconds = round(time.monotonic() - start, 2)
         shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _expected_notebooks(db_url: str, assignment: str) -> list[str]:
+    with Gradebook(db_url) as gb:
+        return [nb.name for nb in gb.find_assignment(assignment).notebooks]
+
+
+def _zero_cells(db_url: str, assignment: str) -> list[CellResult]:
+    """Every test cell of the assignment at 0 points (nothing gradable was submitted)."""
+    cells = []
+    with Gradebook(db_url) as gb:
+        for nb in gb.find_assignment(assignment).notebooks:
+            for cell in nb.grade_cells:
+                cells.append(
+                    CellResult(nb.name, cell.name, 0.0, float(cell.max_score), "not submitted")
+                )
+    return sorted(cells, key=lambda c: (c.notebook, c.grade_id))
+
+
+def _unreadable(path: Path) -> str | None:
+    """Why ``path`` is not a notebook nbgrader can read, or None when it is fine."""
+    import nbformat
+
+    try:
+        nb = nbformat.read(path, as_version=4)
+        nbformat.validate(nb)
+    except Exception as exc:  # JSON errors, schema errors, bad encodings
+        return f"is not a valid notebook ({type(exc).__name__}: {str(exc)[:120]})"
+    return None
 
 
 def _short(text: str, limit: int = 2000) -> str:

@@ -130,6 +130,6 @@ def setup_notebook(seed: int = 1, threads: int | None = None, quiet: bool = Fals
     seed_everything(seed)
     config = RunConfig(fast=is_fast_mode(), threads=threads, seed=seed)
     if not quiet:
-        mode = "FAST (small data, 1 epoch)" if config.fast else "full"
+        mode = "FAST (small data, short training)" if config.fast else "full"
         print(f"mode: {mode} | threads: {threads} | seed: {seed}")
     return config

@@ -110,9 +110,11 @@ def test_broken_missing_and_unknown_submissions(tmp_path):
     run = grade_submissions(subs, tmp_path / "out", jobs=1, progress=False)
     results = {r.student: r for r in run.results}
     assert results["alice_correct"].score == results["alice_correct"].max_score > 0
-    assert results["erin"].score == 0
-    assert results["erin"].status == "failed" or results["erin"].problems
-    assert results["fred"].score == 0
+    assert results["erin"].score == 0 and results["erin"].status == "graded"
+    assert any("BrokenNotebook" in p for p in results["erin"].problems)
+    assert results["erin"].max_score == results["alice_correct"].max_score
+    assert results["fred"].score == 0 and results["fred"].status == "graded"
+    assert results["fred"].max_score == results["alice_correct"].max_score
     assert any("MissingNotebook" in p for p in results["fred"].problems)
     assert results["gina"].status == "failed"
     assert "UnknownAssignment" in results["gina"].problems[0]
