@@ -35,6 +35,22 @@ def reference_sources(assignment_id: str, notebook: str) -> dict[str, str]:
     return sources
 
 
+def run_solution_cells(
+    assignment_id: str,
+    notebook: str,
+    namespace: dict | None = None,
+    grade_ids: list[str] | tuple[str, ...] | None = None,
+) -> dict:
+    """Execute the reference solution cells of a source notebook (all of them, or those
+    named, in the given order) in ``namespace``; returns the namespace."""
+    namespace = {} if namespace is None else namespace
+    sources = reference_sources(assignment_id, notebook)
+    for grade_id in grade_ids or list(sources):
+        code = compile(sources[grade_id], f"<{notebook}:{grade_id}>", "exec")
+        exec(code, namespace)  # noqa: S102 - the course's own reference solutions
+    return namespace
+
+
 def build_case(assignment_id: str, case: dict) -> nbformat.NotebookNode:
     """The student notebook described by ``case`` (keys: notebook, replace, untouched)."""
     notebook = case["notebook"]

@@ -10,19 +10,35 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import sqlite3
 import tempfile
+import time
 import warnings
 from pathlib import Path
 
 from nbgrader.api import Gradebook
-from sqlalchemy.exc import SAWarning
+from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError, SAWarning
 
 from .worker import SubmissionResult
 
 
-def copy_assignments(template_db: bytes, db_url: str) -> None:
-    """Create (or update) the assignments of ``template_db`` in the gradebook at ``db_url``."""
+def copy_assignments(template_db: bytes, db_url: str, attempts: int = 6) -> None:
+    """Create (or update) the assignments of ``template_db`` in the gradebook at ``db_url``.
+
+    Several graders may start at once on one PostgreSQL gradebook and race to create the
+    same tables and rows; the loser of a race simply tries again.
+    """
+    for attempt in range(attempts):
+        try:
+            return _copy_assignments(template_db, db_url)
+        except (IntegrityError, OperationalError, ProgrammingError):
+            if attempt == attempts - 1:
+                raise
+            time.sleep(0.5 + random.random())
+
+
+def _copy_assignments(template_db: bytes, db_url: str) -> None:
     with tempfile.NamedTemporaryFile(suffix=".db", delete=False) as tmp:
         tmp.write(template_db)
         template_path = tmp.name
@@ -113,6 +129,14 @@ class GradebookWriter:
             data.setdefault("feedback", {})
             results.append(SubmissionResult.from_json(data))
         return results
+
+
+def normalize_db_url(url: str) -> str:
+    """``postgresql://`` means the psycopg2 driver the course installs (SQLAlchemy 2.1
+    would otherwise look for psycopg 3)."""
+    if url.startswith(("postgresql://", "postgres://")):
+        return "postgresql+psycopg2://" + url.split("://", 1)[1]
+    return url
 
 
 def default_db_url(out_dir: Path) -> str:

@@ -18,7 +18,7 @@ from tqdm.auto import tqdm
 from cnncourse.runtime import cpu_quota
 
 from . import backends, course, report
-from .gradebook import GradebookWriter, copy_assignments, default_db_url
+from .gradebook import GradebookWriter, copy_assignments, default_db_url, normalize_db_url
 from .limits import Limits
 from .release import generate_release
 from .sandbox import bwrap_path
@@ -112,7 +112,7 @@ def grade_submissions(
     """Autograde every submission below ``submissions_dir`` into ``out_dir``."""
     out_dir = Path(out_dir).resolve()
     out_dir.mkdir(parents=True, exist_ok=True)
-    db_url = db_url or default_db_url(out_dir)
+    db_url = normalize_db_url(db_url) if db_url else default_db_url(out_dir)
     limits = limits or Limits()
     known = course.assignment_ids()
     subs = discover(Path(submissions_dir), assignments)

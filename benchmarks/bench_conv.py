@@ -39,7 +39,6 @@ LOOP_IMAGES = 1  # images the loop versions run on (then scaled to the batch)
 
 def load_solution_functions() -> dict:
     """Execute the solution cells of assignment 2's source notebooks; return their namespace."""
-    import nbformat
     import numpy as np
     from numpy.lib.stride_tricks import as_strided, sliding_window_view
 
@@ -53,14 +52,10 @@ def load_solution_functions() -> dict:
         "pool_forward": pool_forward,
         "zero_pad": zero_pad,
     }
+    from autograder.fixtures import run_solution_cells
+
     for name in ("02_conv_backward.ipynb", "02_efficient_conv.ipynb"):
-        nb = nbformat.read(SOLUTIONS / name, as_version=4)
-        for cell in nb.cells:
-            if cell.get("metadata", {}).get("nbgrader", {}).get("solution"):
-                exec(
-                    compile(cell.source, f"{name}:{cell.metadata.nbgrader.grade_id}", "exec"),
-                    namespace,
-                )
+        run_solution_cells("02_conv_backward", name, namespace)
     return namespace
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -36,3 +37,47 @@ def grade_folder(tmp_path: Path, notebooks: dict[tuple[str, str], Path], **kwarg
             shutil.copy(nb, folder / nb.name)
     kwargs.setdefault("progress", False)
     return grade_submissions(subs, tmp_path / "out", **kwargs)
+
+
+# Appended to the executed copy only: the kernel reports its own peak resident memory.
+_PEAK_CELL = """
+import re as _re
+with open("/proc/self/status") as _fh:
+    print("VmHWM_kB", _re.search(r"VmHWM:\\s+(\\d+)", _fh.read()).group(1))
+"""
+
+
+def execute_notebook(path: Path, cell_timeout_s: int = 300) -> tuple:
+    """Run a notebook in fast mode (offline, one thread) in its own folder.
+
+    Returns the executed notebook, the seconds it took and the kernel's peak memory (MiB).
+    """
+    import nbformat
+    from nbclient import NotebookClient
+
+    nb = nbformat.read(path, as_version=4)
+    nb.cells.append(nbformat.v4.new_code_cell(_PEAK_CELL))
+    env = {"CNN_COURSE_FAST": "1", "CNN_COURSE_OFFLINE": "1", "CNN_COURSE_THREADS": "1"}
+    saved = {k: os.environ.get(k) for k in (*env, "MPLBACKEND")}
+    os.environ.update(env)
+    os.environ.pop("MPLBACKEND", None)  # let the kernel use its inline backend: real figures
+    try:
+        client = NotebookClient(
+            nb,
+            timeout=cell_timeout_s,
+            kernel_name="python3",
+            resources={"metadata": {"path": str(path.parent)}},
+        )
+        start = time.perf_counter()
+        client.execute()
+        seconds = time.perf_counter() - start
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+    text = "".join(out.get("text", "") for out in nb.cells[-1].outputs)
+    peak_mb = int(text.split()[-1]) / 1024
+    nb.cells.pop()  # the measuring cell is not part of the notebook
+    return nb, seconds, peak_mb

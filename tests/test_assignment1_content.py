@@ -14,6 +14,7 @@ import nbformat
 import numpy as np
 import pytest
 
+from autograder.fixtures import run_solution_cells
 from cnncourse import oracles
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -36,9 +37,7 @@ def notebook():
 def ref(notebook) -> dict:
     """Namespace holding the reference functions defined by the solution cells."""
     namespace: dict = {"np": np, "__name__": "assignment1_reference"}
-    for cell in notebook.cells:
-        if cell.cell_type == "code" and _nbgrader(cell).get("solution"):
-            exec(compile(cell.source, f"<{_nbgrader(cell)['grade_id']}>", "exec"), namespace)
+    run_solution_cells("01_conv_forward", SOURCE.name, namespace)
     missing = [name for name in GRADED_FUNCTIONS if name not in namespace]
     assert not missing, f"solution cells do not define {missing}"
     return namespace

@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from autograder.fixtures import run_solution_cells
 from cnncourse.testing import CheckError
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -44,24 +45,11 @@ def _source(cell: dict) -> str:
     return "".join(src) if isinstance(src, list) else src
 
 
-def solution_source(assignment: str, grade_id: str) -> str:
-    """The reference solution of one solution cell, marker lines removed."""
-    for cell in _cells(assignment):
-        meta = cell.get("metadata", {}).get("nbgrader", {})
-        if meta.get("grade_id") == grade_id:
-            assert meta.get("solution"), f"{grade_id} is not a solution cell"
-            lines = _source(cell).split("\n")
-            return "\n".join(ln for ln in lines if ln.strip() not in MARKERS)
-    raise KeyError(grade_id)
-
-
 def run_solutions(assignment: str, *grade_ids: str, namespace: dict | None = None) -> dict:
     """Execute solution cells in a fresh namespace (plus ``namespace``); returns it."""
     ns: dict = {"np": np, "numbers": numbers}
     ns.update(namespace or {})
-    for grade_id in grade_ids:
-        exec(compile(solution_source(assignment, grade_id), f"<{grade_id}>", "exec"), ns)
-    return ns
+    return run_solution_cells(assignment, f"{assignment}.ipynb", ns, grade_ids)
 
 
 # ----------------------------------------------------------------------------- fixtures

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import pytest
+from conftest import execute_notebook
 
 LECTURES = Path(__file__).resolve().parent.parent / "lectures"
 NOTEBOOKS = [
@@ -21,9 +21,8 @@ FAST_BUDGET_S = 120  # fast mode targets well under 60 s; allow for a loaded CI 
 @pytest.mark.slow
 @pytest.mark.xdist_group("lectures")
 @pytest.mark.parametrize("name", NOTEBOOKS)
-def test_lecture_runs_in_fast_mode(name, monkeypatch):
+def test_lecture_runs_in_fast_mode(name):
     nbformat = pytest.importorskip("nbformat")
-    nbclient = pytest.importorskip("nbclient")
 
     path = LECTURES / name
     nb = nbformat.read(path, as_version=4)
@@ -32,21 +31,8 @@ def test_lecture_runs_in_fast_mode(name, monkeypatch):
         if cell.cell_type == "code":
             assert not cell.outputs and cell.execution_count is None, f"{name} has outputs"
 
-    for var, value in {
-        "CNN_COURSE_FAST": "1",
-        "CNN_COURSE_OFFLINE": "1",
-        "CNN_COURSE_THREADS": "1",
-    }.items():
-        monkeypatch.setenv(var, value)
-    client = nbclient.NotebookClient(
-        nb,
-        timeout=CELL_TIMEOUT_S,
-        kernel_name="python3",
-        resources={"metadata": {"path": str(LECTURES)}},
-    )
-    start = time.perf_counter()
-    client.execute()
-    elapsed = time.perf_counter() - start
+    nb, elapsed, peak_mb = execute_notebook(path, CELL_TIMEOUT_S)
+    assert peak_mb < 2048, f"{name} peaked at {peak_mb:.0f} MiB (Binder allows 2 GB)"
 
     errors = [
         out

@@ -7,13 +7,12 @@ loadgroup`` runs them on one worker. The helper checks are fast and test
 
 from __future__ import annotations
 
-import os
-import time
 from pathlib import Path
 
 import nbformat
 import numpy as np
 import pytest
+from conftest import execute_notebook
 
 from cnncourse import lecture_numpy as L
 
@@ -30,43 +29,10 @@ CELL_TIMEOUT_S = 120
 MAX_SECONDS = 60  # the course promises "well under a minute" in fast mode
 MAX_PEAK_MB = 2048  # Binder's hard cap is 2 GB
 
-# Appended to the executed copy only: the kernel reports its own peak resident memory.
-_PEAK_CELL = """
-import re as _re
-with open("/proc/self/status") as _fh:
-    print("VmHWM_kB", _re.search(r"VmHWM:\\s+(\\d+)", _fh.read()).group(1))
-"""
-
 
 def execute_lecture(name: str) -> tuple[nbformat.NotebookNode, float, float]:
     """Run a lecture in fast mode; return the executed notebook, seconds and peak MiB."""
-    from nbclient import NotebookClient
-
-    nb = nbformat.read(LECTURES / name, as_version=4)
-    nb.cells.append(nbformat.v4.new_code_cell(_PEAK_CELL))
-    env = {"CNN_COURSE_FAST": "1", "CNN_COURSE_OFFLINE": "1", "CNN_COURSE_THREADS": "1"}
-    saved = {k: os.environ.get(k) for k in (*env, "MPLBACKEND")}
-    os.environ.update(env)
-    os.environ.pop("MPLBACKEND", None)  # let the kernel use its inline backend: real figures
-    try:
-        client = NotebookClient(
-            nb,
-            timeout=CELL_TIMEOUT_S,
-            kernel_name="python3",
-            resources={"metadata": {"path": str(LECTURES)}},
-        )
-        start = time.perf_counter()
-        client.execute()
-        seconds = time.perf_counter() - start
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-    text = "".join(out.get("text", "") for out in nb.cells[-1].outputs)
-    peak_mb = int(text.split()[-1]) / 1024
-    return nb, seconds, peak_mb
+    return execute_notebook(LECTURES / name, CELL_TIMEOUT_S)
 
 
 def _stdout(nb: nbformat.NotebookNode) -> str:
