@@ -76,15 +76,37 @@ def _solutions_fingerprint(ids: list[str]) -> str:
     return digest.hexdigest()
 
 
+def _cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "cnn-course" / "templates"
+
+
 def template_gradebook(ids: list[str]) -> bytes:
-    """A scratch SQLite gradebook holding ``ids`` (nbgrader generate_assignment), cached."""
+    """A scratch SQLite gradebook holding ``ids`` (nbgrader generate_assignment).
+
+    Cached in memory and on disk (``~/.cache/cnn-course/templates``) under a hash of the
+    source notebooks, so it is built once per version of solutions/, like a release.
+    """
     key = _solutions_fingerprint(ids)
-    if key not in _template_cache:
-        with tempfile.TemporaryDirectory(prefix="cnn-template-") as tmp:
-            db = Path(tmp) / "template.db"
-            generate_release(Path(tmp) / "release", ids, db_url=f"sqlite:///{db}")
-            _template_cache[key] = db.read_bytes()
-    return _template_cache[key]
+    if key in _template_cache:
+        return _template_cache[key]
+    cached = _cache_dir() / f"{key}.db"
+    if cached.is_file():
+        _template_cache[key] = cached.read_bytes()
+        return _template_cache[key]
+    with tempfile.TemporaryDirectory(prefix="cnn-template-") as tmp:
+        db = Path(tmp) / "template.db"
+        generate_release(Path(tmp) / "release", ids, db_url=f"sqlite:///{db}")
+        data = db.read_bytes()
+    try:
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        partial = cached.with_suffix(f".{os.getpid()}.part")
+        partial.write_bytes(data)
+        partial.replace(cached)  # atomic: parallel graders never read half a file
+    except OSError:
+        pass  # a read-only home only costs the rebuild next time
+    _template_cache[key] = data
+    return data
 
 
 def _source_files(assignment_id: str) -> dict[str, bytes]:

@@ -182,6 +182,9 @@ class GuardedExecute(Execute):
         kwargs["stderr"] = subprocess.DEVNULL
         await super().async_start_new_kernel(**kwargs)
 
+    # nbclient binds its sync wrapper to the base coroutine: rebind it to the override.
+    start_new_kernel = run_sync(async_start_new_kernel)
+
     # -- helpers ------------------------------------------------------------------------
     async def _async_silent(
         self, code: str, timeout: float, expressions: dict | None = None

@@ -67,6 +67,7 @@ class SubmissionResult:
     seconds: float = 0.0
     peak_rss_mb: float = 0.0
     worker: str = ""
+    timings: dict[str, float] = field(default_factory=dict)  # seconds per grading step
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -158,7 +159,12 @@ def _collect_scores(db_url: str, task: GradeTask, autograded_dir: Path) -> list[
 def grade_task(task: GradeTask) -> SubmissionResult:
     """Autograde one submission. Never raises: failures come back as ``status='failed'``."""
     import socket
+    import warnings
 
+    from sqlalchemy.exc import SAWarning
+
+    # nbgrader's gradebook code triggers SQLAlchemy autoflush warnings that mean nothing here.
+    warnings.filterwarnings("ignore", category=SAWarning)
     start = time.monotonic()
     result = SubmissionResult(task.student, task.assignment, status="failed")
     result.worker = socket.gethostname()
@@ -195,7 +201,9 @@ def grade_task(task: GradeTask) -> SubmissionResult:
 
         api = NbGraderAPI(config=_grader_config(scratch, task, report))
         api.log.setLevel(logging.ERROR)
+        t0 = time.monotonic()
         outcome = api.autograde(task.assignment, task.student, force=True, create=True)
+        result.timings["autograde"] = round(time.monotonic() - t0, 2)
         if not outcome["success"]:
             result.problems.append(_short(outcome.get("log", "") + "\n" + outcome.get("error", "")))
             return result
@@ -204,7 +212,9 @@ def grade_task(task: GradeTask) -> SubmissionResult:
             result.peak_rss_mb = round(info.get("peak_rss_mb", 0.0), 1)
             for event in info.get("events", []):
                 result.problems.append(event["message"])
+        t0 = time.monotonic()
         feedback = api.generate_feedback(task.assignment, task.student, force=True)
+        result.timings["feedback"] = round(time.monotonic() - t0, 2)
         if not feedback["success"]:
             result.problems.append("feedback: " + _short(feedback.get("error", "")))
 

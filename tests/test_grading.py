@@ -118,3 +118,26 @@ def test_broken_missing_and_unknown_submissions(tmp_path):
     assert any("MissingNotebook" in p for p in results["fred"].problems)
     assert results["gina"].status == "failed"
     assert "UnknownAssignment" in results["gina"].problems[0]
+
+
+def test_kernel_folder_holds_only_student_files(tmp_path):
+    """Even without bubblewrap the kernel never starts next to the graded notebook."""
+    import nbformat
+
+    nb = nbformat.read(
+        SAMPLES_DIR / "alice_correct" / "01_conv_forward" / "01_conv_forward.ipynb", as_version=4
+    )
+    probe = nbformat.v4.new_code_cell("import os\nprint('CWD_FILES', sorted(os.listdir('.')))")
+    probe["id"] = "probe"
+    nb.cells.insert(1, probe)
+    folder = tmp_path / "subs" / "ivan" / "01_conv_forward"
+    folder.mkdir(parents=True)
+    nbformat.write(nb, folder / "01_conv_forward.ipynb")
+    (folder / "my_notes.txt").write_text("mine")
+    run = grade_submissions(tmp_path / "subs", tmp_path / "out", progress=False, sandbox=False)
+    result = run.results[0]
+    assert result.score == result.max_score > 0
+    graded = tmp_path / "out" / "autograded" / "ivan" / "01_conv_forward" / "01_conv_forward.ipynb"
+    text = json.dumps(json.loads(graded.read_text())["cells"][1]["outputs"])
+    assert "CWD_FILES" in text and "my_notes.txt" in text
+    assert ".ipynb" not in text, text
