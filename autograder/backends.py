@@ -8,7 +8,7 @@ never silently dropped.
 from __future__ import annotations
 
 import multiprocessing
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
 
@@ -26,28 +26,32 @@ def run_serial(tasks: list[GradeTask]) -> Iterator[SubmissionResult]:
         yield grade_task(task)
 
 
-def run_pool(tasks: list[GradeTask], jobs: int) -> Iterator[SubmissionResult]:
-    """A process pool of ``jobs`` workers; a broken pool is rebuilt and its tasks retried."""
-    remaining = list(tasks)
-    attempts: dict[int, int] = {}
-    while remaining:
-        context = multiprocessing.get_context("forkserver")
-        with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
-            futures = {pool.submit(grade_task, t): t for t in remaining}
-            remaining = []
+def run_pool(
+    tasks: list[GradeTask], jobs: int, fn: Callable[[GradeTask], SubmissionResult] = grade_task
+) -> Iterator[SubmissionResult]:
+    """A process pool of ``jobs`` workers.
+
+    When a worker process dies the pool breaks and every unfinished task fails with it; we
+    cannot tell which task killed it, so each unfinished task is retried alone in a fresh
+    process. A task that kills that one too comes back as a failed result naming the cause.
+    """
+    context = multiprocessing.get_context("forkserver")
+    unfinished: list[GradeTask] = []
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
+        futures = {pool.submit(fn, t): t for t in tasks}
+        for future in as_completed(futures):
             try:
-                for future in as_completed(futures):
-                    yield future.result()
+                result = future.result()
+            except BrokenProcessPool:
+                unfinished.append(futures[future])
+                continue
+            yield result
+    for task in unfinished:
+        with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
+            try:
+                yield pool.submit(fn, task).result()
             except BrokenProcessPool as exc:
-                for future, task in futures.items():
-                    if future.done() and not future.exception():
-                        continue
-                    key = id(task)
-                    attempts[key] = attempts.get(key, 0) + 1
-                    if attempts[key] > 1:
-                        yield _failed(task, f"a grading process died twice ({exc})")
-                    else:
-                        remaining.append(task)
+                yield _failed(task, f"the grading process died twice ({exc})")
 
 
 def run_dask(tasks: list[GradeTask], scheduler: str, jobs: int) -> Iterator[SubmissionResult]:

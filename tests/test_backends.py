@@ -24,3 +24,26 @@ def test_identical_grades_from_every_backend(tmp_path):
         csvs[label] = run.csv_path.read_text()
     assert csvs["serial"] == csvs["pool"] == csvs["dask"]
     assert "alice_correct" in csvs["serial"]
+
+
+def _dies_for_bob(task):
+    """A stand-in worker: kills its own process for bob, 'grades' everyone else."""
+    import os
+
+    from autograder.worker import SubmissionResult
+
+    if task.student == "bob":
+        os._exit(3)
+    return SubmissionResult(task.student, task.assignment, status="graded", score=1.0)
+
+
+def test_dead_worker_is_retried_then_reported():
+    from autograder.backends import run_pool
+    from autograder.worker import GradeTask
+
+    tasks = [GradeTask(name, "01_conv_forward", {}, b"") for name in ("ann", "bob", "cid")]
+    results = {r.student: r for r in run_pool(tasks, jobs=2, fn=_dies_for_bob)}
+    assert set(results) == {"ann", "bob", "cid"}, "no submission may be dropped"
+    assert results["ann"].status == results["cid"].status == "graded"
+    assert results["bob"].status == "failed"
+    assert "WorkerDied" in results["bob"].problems[0]
