@@ -12,11 +12,10 @@ from pathlib import Path
 import nbformat
 import numpy as np
 import pytest
-from numpy.lib.stride_tricks import as_strided, sliding_window_view
 
 from autograder.fixtures import run_solution_cells
 from cnncourse import oracles
-from cnncourse.layers import conv_forward, pool_forward, zero_pad
+from cnncourse.layers import conv_forward, given_namespace, pool_forward
 from cnncourse.testing import relative_error
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -41,14 +40,7 @@ def _nbgrader(cell) -> dict:
 @pytest.fixture(scope="module")
 def ref():
     """Namespace holding the reference solutions of both notebooks."""
-    ns = {
-        "np": np,
-        "as_strided": as_strided,
-        "sliding_window_view": sliding_window_view,
-        "conv_forward": conv_forward,
-        "pool_forward": pool_forward,
-        "zero_pad": zero_pad,
-    }
+    ns = given_namespace()
     for name in NOTEBOOKS:
         run_solution_cells("02_conv_backward", name, ns)
     return ns
