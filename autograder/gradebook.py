@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import random
-import sqlite3
 import tempfile
 import time
 import warnings
@@ -141,9 +140,3 @@ def normalize_db_url(url: str) -> str:
 
 def default_db_url(out_dir: Path) -> str:
     return f"sqlite:///{(out_dir / 'gradebook.db').resolve()}"
-
-
-def sqlite_integrity_ok(path: Path) -> bool:
-    """True when the SQLite gradebook at ``path`` passes ``PRAGMA integrity_check``."""
-    with sqlite3.connect(path) as conn:
-        return conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"

@@ -163,14 +163,9 @@ def _restore_shell(ip, shell: dict) -> list[str]:
         if klass.__dict__.get(name, _MISSING) is not value:
             setattr(klass, name, value)
             changed.append(f"{klass.__name__}.{name}")
-    for key in set(vars(ip)) - shell["instance_keys"]:
-        if key in _SHELL_METHODS:
-            delattr(ip, key)
-            changed.append(f"shell.{key}")
     for name in _SHELL_METHODS:
-        if name in vars(ip) and name in shell["instance_keys"]:
-            continue
-        if name in vars(ip):
+        # an instance attribute that was not there before student code shadows the method
+        if name in vars(ip) and name not in shell["instance_keys"]:
             delattr(ip, name)
             changed.append(f"shell.{name}")
     return changed

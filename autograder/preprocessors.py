@@ -414,18 +414,9 @@ class OverwriteCellsAndFlags(OverwriteCells):
         grade_id = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
         if grade_id is not None:
             meta = cell.metadata.nbgrader
-            graded = {
-                c.name: c
-                for c in self.gradebook.find_notebook(
-                    self.notebook_id, self.assignment_id
-                ).grade_cells
-            }
-            solutions = {
-                c.name
-                for c in self.gradebook.find_notebook(
-                    self.notebook_id, self.assignment_id
-                ).solution_cells
-            }
+            source_nb = self.gradebook.find_notebook(self.notebook_id, self.assignment_id)
+            graded = {c.name: c for c in source_nb.grade_cells}
+            solutions = {c.name for c in source_nb.solution_cells}
             meta["grade"] = grade_id in graded
             meta["solution"] = grade_id in solutions
             meta["task"] = False

@@ -10,7 +10,6 @@ gradebook (:mod:`autograder.gradebook`).
 
 from __future__ import annotations
 
-import base64
 import json
 import logging
 import shutil
@@ -24,7 +23,6 @@ from nbgrader.api import Gradebook
 from nbgrader.apps.api import NbGraderAPI
 
 from . import course
-from .limits import Limits
 
 
 @dataclass
@@ -220,9 +218,6 @@ def grade_task(task: GradeTask) -> SubmissionResult:
 
         autograded = scratch / "autograded" / task.student / task.assignment
         result.cells = _collect_scores(db_url, task, autograded)
-        for cell in result.cells:
-            if cell.error.startswith(("MemoryLimit", "ProcessLimit", "KernelDied")):
-                pass  # already in problems via the execute report
         result.score = round(sum(c.score for c in result.cells), 6)
         result.max_score = round(sum(c.max_score for c in result.cells), 6)
         for nb_path in sorted(autograded.glob("*.ipynb")):
@@ -281,11 +276,3 @@ def encode_files(folder: Path) -> dict[str, bytes]:
         if path.is_file() and ".ipynb_checkpoints" not in path.parts:
             files[str(path.relative_to(folder))] = path.read_bytes()
     return files
-
-
-def b64(data: bytes) -> str:
-    return base64.b64encode(data).decode("ascii")
-
-
-def default_limits() -> dict:
-    return Limits().as_dict()

@@ -33,10 +33,6 @@ class RunConfig:
     threads: int
     seed: int
 
-    @property
-    def num_epochs_scale(self) -> float:
-        return 0.0 if self.fast else 1.0
-
 
 def cpu_quota() -> int:
     """Number of CPUs this process may really use.

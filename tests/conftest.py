@@ -23,22 +23,6 @@ def root() -> Path:
     return ROOT
 
 
-def grade_folder(tmp_path: Path, notebooks: dict[tuple[str, str], Path], **kwargs):
-    """Lay out ``{(student, assignment): notebook_path}`` as submissions and grade them."""
-    import shutil
-
-    from autograder.grading import grade_submissions
-
-    subs = tmp_path / "submissions"
-    for (student, assignment), nb in notebooks.items():
-        folder = subs / student / assignment
-        folder.mkdir(parents=True, exist_ok=True)
-        if nb is not None:
-            shutil.copy(nb, folder / nb.name)
-    kwargs.setdefault("progress", False)
-    return grade_submissions(subs, tmp_path / "out", **kwargs)
-
-
 # Appended to the executed copy only: the kernel reports its own peak resident memory.
 _PEAK_CELL = """
 import re as _re

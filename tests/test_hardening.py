@@ -76,7 +76,6 @@ def test_gradebook_not_poisoned(batch):
     assert (
         con.execute("SELECT COUNT(*) FROM grade WHERE manual_score IS NOT NULL").fetchone()[0] == 0
     )
-    assert batch.isolated or True  # the gradebook lives outside the kernel's folder either way
 
 
 def test_batch_completed(batch):
