@@ -8,13 +8,32 @@ STAMP  := $(VENV)/.installed
 # Tests and demos never wait on the network for MNIST.
 export CNN_COURSE_OFFLINE ?= 1
 
-.PHONY: demo test release lint bench-conv bench-grading reproduce clean-venv
+.PHONY: help install demo test release gradebook lint bench-conv bench-grading reproduce clean-venv
+
+# torch is installed alone and first: PyTorch's CPU-only build (no CUDA, cuDNN, NCCL or Triton),
+# from a local copy of that exact wheel when pip has one (its find-links: no network, no wait),
+# else from PyTorch's CPU wheel index. Everything else, torch's own dependencies included,
+# comes from PyPI with the pins of constraints.txt.
+TORCH_PIN   := $(shell grep -m1 -E '^torch==' requirements.txt)
+TORCH_INDEX ?= https://download.pytorch.org/whl/cpu
 
 $(STAMP): requirements.txt constraints.txt pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@if $(BIN)/python -m pip install --quiet --no-deps --no-index "$(TORCH_PIN)" 2>/dev/null; \
+	then echo "$(TORCH_PIN): from a local wheel (or already installed)"; \
+	else echo "$(TORCH_PIN): from $(TORCH_INDEX)"; \
+	    $(BIN)/python -m pip install --quiet --no-deps --index-url $(TORCH_INDEX) "$(TORCH_PIN)"; fi
 	$(BIN)/python -m pip install --quiet -r requirements.txt -c constraints.txt
 	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
 	@touch $@
+
+## help: list these targets, one line each
+help:
+	@sed -n -E 's/^## ([A-Za-z0-9_.-]+): (.*)$$/\1|\2/p' $(firstword $(MAKEFILE_LIST)) \
+	    | awk -F'|' '{ printf "  make %-14s %s\n", $$1, $$2 }'
+
+## install: create .venv and install the pinned dependencies (every target below does it first)
+install: $(STAMP)
 
 ## demo: autograde the sample submissions and print the grade table
 demo: $(STAMP)
@@ -28,6 +47,11 @@ test: $(STAMP)
 release: $(STAMP)
 	$(BIN)/python -m autograder release
 
+## gradebook: gradebook.db with every assignment, for plain nbgrader and the Formgrader
+gradebook: $(STAMP)
+	$(BIN)/python -m autograder gradebook
+
+## lint: ruff check and ruff format --check
 lint: $(STAMP)
 	$(BIN)/ruff check cnncourse autograder tests benchmarks
 	$(BIN)/ruff format --check cnncourse autograder tests benchmarks
@@ -40,9 +64,10 @@ bench-conv: $(STAMP)
 bench-grading: $(STAMP)
 	$(BIN)/python benchmarks/bench_grading.py
 
-## reproduce: full-length training runs of the lecture CNNs
+## reproduce: full-length training runs of the lecture CNNs on the shipped full MNIST (offline)
 reproduce: $(STAMP)
-	CNN_COURSE_OFFLINE=0 $(BIN)/python benchmarks/reproduce_training.py
+	$(BIN)/python benchmarks/reproduce_training.py
 
+## clean-venv: delete .venv
 clean-venv:
 	rm -rf $(VENV)

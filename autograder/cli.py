@@ -1,4 +1,4 @@
-"""Command line: ``python -m autograder {release,grade,demo,strip}``."""
+"""Command line: ``python -m autograder {release,grade,demo,strip,gradebook}``."""
 
 from __future__ import annotations
 
@@ -74,11 +74,23 @@ def cmd_release(args: argparse.Namespace) -> int:
 
 
 def _grade(args: argparse.Namespace, submissions: Path, out: Path) -> int:
-    from .grading import default_jobs, grade_submissions
+    from .find import LayoutError
+    from .grading import default_jobs
 
     start = time.monotonic()
     jobs = args.jobs or default_jobs()
-    run = grade_submissions(
+    try:
+        run = _run_grading(args, submissions, out, jobs)
+    except LayoutError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return _print_run(args, run, out, jobs, time.monotonic() - start)
+
+
+def _run_grading(args, submissions, out, jobs):
+    from .grading import grade_submissions
+
+    return grade_submissions(
         submissions,
         out,
         db_url=args.db,
@@ -89,7 +101,9 @@ def _grade(args: argparse.Namespace, submissions: Path, out: Path) -> int:
         force=args.force,
         assignments=args.assignment or None,
     )
-    elapsed = time.monotonic() - start
+
+
+def _print_run(args, run, out: Path, jobs: int, elapsed: float) -> int:
     print()
     print(run.table)
     problems = report.failures(run.results)
@@ -127,7 +141,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     args.force = True
     print(f"Autograding the sample submissions in {SAMPLES_DIR} -> {out}\n")
     status = _grade(args, SAMPLES_DIR, out)
-    from .gradebook import GradebookWriter
+    from .record import GradebookWriter
 
     results = {r.student: r for r in GradebookWriter("", out).load_results()}
     checks = {
@@ -146,16 +160,131 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return status if ok else 1
 
 
+def _committed_notebooks(root: Path) -> list[Path]:
+    """Every notebook git tracks in ``root`` (else every notebook outside .venv)."""
+    import subprocess
+
+    try:
+        out = subprocess.run(
+            ["git", "ls-files", "-z", "--", "*.ipynb"],
+            cwd=root,
+            capture_output=True,
+            check=True,
+            text=True,
+        ).stdout
+        return [root / name for name in out.split("\0") if name]
+    except (OSError, subprocess.CalledProcessError):
+        return sorted(p for p in root.rglob("*.ipynb") if ".venv" not in p.parts)
+
+
 def cmd_strip(args: argparse.Namespace) -> int:
+    """Outputs, execution counts and widget state removed; the kernelspec JupyterLab writes."""
     import nbformat
 
-    for name in args.notebooks:
-        nb = nbformat.read(name, as_version=4)
+    from .release import normalise_kernelspec
+
+    paths = [Path(name) for name in args.notebooks]
+    if args.all:
+        paths += _committed_notebooks(course.project_root())
+    if not paths:
+        print("nothing to strip: name notebooks or use --all", file=sys.stderr)
+        return 2
+    changed = []
+    for path in paths:
+        if not path.is_file():
+            print(f"strip: no such notebook: {path}", file=sys.stderr)
+            return 2
+        before = path.read_text(encoding="utf-8")
+        nb = nbformat.reads(before, as_version=4)
         for cell in nb.cells:
             if cell.cell_type == "code":
                 cell.outputs = []
                 cell.execution_count = None
-        nbformat.write(nb, name)
+        nb.metadata.pop("widgets", None)  # saved widget state belongs to the outputs
+        normalise_kernelspec(nb)
+        after = nbformat.writes(nb) + "\n"
+        if after != before:
+            changed.append(path)
+            if not args.check:
+                path.write_text(after, encoding="utf-8")
+    verb = "need stripping" if args.check else "stripped"
+    print(f"{len(changed)} of {len(paths)} notebook(s) {verb}")
+    for path in changed:
+        print(f"  {path}")
+    return 1 if args.check and changed else 0
+
+
+def _stamp_alembic_version(db_url: str) -> bool:
+    """A gradebook left without ``alembic_version`` (nbgrader fails half-way through creating
+    one when ``alembic`` is not on PATH) gets it; True when it was missing."""
+    from sqlalchemy import create_engine, inspect, text
+
+    engine = create_engine(db_url)
+    try:
+        tables = inspect(engine).get_table_names()
+        if not tables or "alembic_version" in tables:
+            return False
+        from nbgrader.api import get_alembic_version
+
+        with engine.begin() as conn:
+            conn.execute(text("CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL)"))
+            conn.execute(
+                text("INSERT INTO alembic_version (version_num) VALUES (:v)"),
+                {"v": get_alembic_version()},
+            )
+        return True
+    finally:
+        engine.dispose()
+
+
+def cmd_gradebook(args: argparse.Namespace) -> int:
+    """Record every assignment in the course gradebook, as plain nbgrader expects it.
+
+    nbgrader ``generate_assignment`` runs in a scratch copy of ``solutions/``, so the
+    committed ``assignments/`` is never deleted or rewritten; it is compared with what
+    nbgrader generated and any difference is reported.
+    """
+    import filecmp
+    import tempfile
+
+    from .release import ReleaseError, generate_release
+
+    root = course.project_root()
+    db_url = args.db or f"sqlite:///{root / 'gradebook.db'}"
+    ids = args.assignment or course.assignment_ids()
+    unknown = sorted(set(ids) - set(course.assignment_ids()))
+    if unknown:
+        print(
+            f"gradebook: no assignment {', '.join(unknown)} in {course.solutions_dir()}",
+            file=sys.stderr,
+        )
+        return 2
+    if db_url.startswith("sqlite:///") and _stamp_alembic_version(db_url):
+        print("gradebook: added the missing alembic_version table")
+    with tempfile.TemporaryDirectory(prefix="cnn-gradebook-") as tmp:
+        try:
+            fresh = generate_release(Path(tmp) / "release", ids, db_url=db_url)
+        except ReleaseError as exc:
+            print(f"gradebook: {exc}", file=sys.stderr)
+            return 1
+        committed = course.assignments_dir()
+        stale = [
+            str(path.relative_to(fresh))
+            for path in sorted(fresh.rglob("*"))
+            if path.is_file()
+            and not (
+                (committed / path.relative_to(fresh)).is_file()
+                and filecmp.cmp(path, committed / path.relative_to(fresh), shallow=False)
+            )
+        ]
+    print(f"gradebook {db_url}: {len(ids)} assignment(s): {', '.join(ids)}")
+    if stale:
+        print(
+            "note: assignments/ differs from what solutions/ generate now ("
+            + ", ".join(stale)
+            + "); run `make release` before releasing it to students",
+            file=sys.stderr,
+        )
     return 0
 
 
@@ -217,9 +346,26 @@ def build_parser() -> argparse.ArgumentParser:
         )
         _add_limit_options(p)
 
-    p = sub.add_parser("strip", help="remove outputs from notebooks (before committing)")
-    p.add_argument("notebooks", nargs="+")
+    p = sub.add_parser(
+        "strip",
+        help="remove outputs and widget state, set the kernelspec JupyterLab writes "
+        "(before committing)",
+    )
+    p.add_argument("notebooks", nargs="*", type=str, help="notebook files")
+    p.add_argument("--all", action="store_true", help="every notebook git tracks")
+    p.add_argument(
+        "--check", action="store_true", help="change nothing; exit 1 if a notebook needs it"
+    )
     p.set_defaults(func=cmd_strip)
+
+    p = sub.add_parser(
+        "gradebook",
+        help="record every assignment in gradebook.db (for plain nbgrader and the "
+        "Formgrader); assignments/ is not touched",
+    )
+    p.add_argument("assignment", nargs="*", help="assignment ids (default: all)")
+    p.add_argument("--db", default=None, help="gradebook URL (default: sqlite:///gradebook.db)")
+    p.set_defaults(func=cmd_gradebook)
     return parser
 
 

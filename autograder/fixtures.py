@@ -13,6 +13,7 @@ from pathlib import Path
 from types import ModuleType
 
 import nbformat
+import numpy as np
 
 from . import course
 
@@ -33,6 +34,21 @@ def reference_sources(assignment_id: str, notebook: str) -> dict[str, str]:
             lines = [ln for ln in cell.source.split("\n") if ln.strip() not in _MARKERS]
             sources[meta["grade_id"]] = "\n".join(lines)
     return sources
+
+
+def given_namespace(assignment_id: str, notebook: str) -> dict:
+    """numpy, the stride tricks and what the notebook's read-only *given* code cells define
+    (assignment 2's forward layers): for running reference solutions outside a notebook,
+    e.g. in tests and benchmarks."""
+    from numpy.lib.stride_tricks import as_strided, sliding_window_view
+
+    namespace = {"np": np, "as_strided": as_strided, "sliding_window_view": sliding_window_view}
+    nb = nbformat.read(course.solutions_dir() / assignment_id / notebook, as_version=4)
+    for cell in nb.cells:
+        grade_id = _grade_id(cell) or ""
+        if cell.cell_type == "code" and grade_id.startswith("given_"):
+            exec(compile(cell.source, f"<{notebook}:{grade_id}>", "exec"), namespace)  # noqa: S102
+    return namespace
 
 
 def run_solution_cells(
@@ -84,7 +100,11 @@ def load_cases(path: Path) -> dict[str, dict]:
 
 
 def write_notebook(nb: nbformat.NotebookNode, path: Path) -> bool:
-    """Write ``nb`` without outputs; returns True when the file changed."""
+    """Write ``nb`` without outputs and with the kernelspec JupyterLab writes (a notebook
+    that names another kernel keeps it); returns True when the file changed."""
+    from .release import normalise_kernelspec
+
+    normalise_kernelspec(nb)
     for cell in nb.cells:
         if cell.cell_type == "code":
             cell.outputs = []

@@ -1,14 +1,22 @@
-"""Grade a folder of submissions: discover, dispatch to a backend, record, report.
+"""Grade a folder of submissions: the pipeline, step by step.
 
-Submissions are laid out ``<dir>/<student>/<assignment>/<notebook>.ipynb`` (nbgrader's
-``submitted`` layout). Results go to ``out_dir``: ``gradebook.db`` (or ``--db``),
-``autograded/``, ``feedback/``, ``results/`` (the resume journal) and ``grades.csv``.
+1. find the submissions (:mod:`autograder.find`): ``<dir>/<student>/<assignment>/``;
+2. copy each one safely into memory (:mod:`autograder.intake`);
+3. grade each in a worker (:mod:`autograder.worker`): isolate (:mod:`autograder.sandbox`),
+   execute (:mod:`autograder.execute`), collect results (:mod:`autograder.collect`) and
+   decide (:mod:`autograder.decide`), on a backend (:mod:`autograder.backends`);
+4. record every result with one writer (:mod:`autograder.record`);
+5. report: ``grades.csv``, the summary table, the problems (:mod:`autograder.report`).
+
+Results go to ``out_dir``: ``gradebook.db`` (or ``--db``), ``autograded/``, ``feedback/``,
+``results/`` (the resume journal) and ``grades.csv``.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import secrets
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,18 +26,14 @@ from tqdm.auto import tqdm
 from cnncourse.runtime import cpu_quota
 
 from . import backends, course, report
-from .gradebook import GradebookWriter, copy_assignments, default_db_url, normalize_db_url
+from .find import LayoutError, Submission, find_submissions
+from .intake import read_submission
 from .limits import Limits
+from .problems import Problem
+from .record import GradebookWriter, copy_assignments, default_db_url, normalize_db_url
 from .release import generate_release
 from .sandbox import bwrap_path
-from .worker import GradeTask, SubmissionResult, encode_files
-
-
-@dataclass
-class Submission:
-    student: str
-    assignment: str
-    folder: Path
+from .worker import GradeTask, SubmissionResult, expected_notebooks
 
 
 @dataclass
@@ -46,21 +50,6 @@ class GradingRun:
     @property
     def table(self) -> str:
         return report.summary_table(self.results)
-
-
-def discover(submissions_dir: Path, assignments: list[str] | None = None) -> list[Submission]:
-    """Every ``<student>/<assignment>/`` folder below ``submissions_dir``, sorted."""
-    if not submissions_dir.is_dir():
-        raise FileNotFoundError(f"submissions folder not found: {submissions_dir}")
-    found = []
-    for student_dir in sorted(p for p in submissions_dir.iterdir() if p.is_dir()):
-        if student_dir.name.startswith("."):
-            continue
-        for assignment_dir in sorted(p for p in student_dir.iterdir() if p.is_dir()):
-            if assignments and assignment_dir.name not in assignments:
-                continue
-            found.append(Submission(student_dir.name, assignment_dir.name, assignment_dir))
-    return found
 
 
 _template_cache: dict[str, bytes] = {}
@@ -110,12 +99,44 @@ def template_gradebook(ids: list[str]) -> bytes:
 
 
 def _source_files(assignment_id: str) -> dict[str, bytes]:
+    """The assignment's data files from solutions/ (the course's own files, no notebooks)."""
     folder = course.solutions_dir() / assignment_id
-    return {rel: data for rel, data in encode_files(folder).items() if not rel.endswith(".ipynb")}
+    files = {}
+    for path in sorted(folder.rglob("*")):
+        rel = path.relative_to(folder)
+        if (
+            path.is_file()
+            and path.suffix != ".ipynb"
+            and not any(part.startswith(".") for part in rel.parts)
+        ):
+            files[str(rel)] = path.read_bytes()
+    return files
 
 
 def default_jobs() -> int:
     return cpu_quota()
+
+
+def grading_secret(out_dir: Path) -> str:
+    """The secret that seeds the grader's cases: ``$CNN_GRADER_SECRET``, else a random one
+    kept next to the gradebook (``out_dir/.grading-secret``) so that regrading repeats the
+    same cases. It is never sent to a kernel."""
+    value = os.environ.get("CNN_GRADER_SECRET")
+    if value:
+        return value
+    path = out_dir / ".grading-secret"
+    try:
+        return path.read_text(encoding="ascii").strip()
+    except OSError:
+        value = secrets.token_hex(16)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="ascii") as fh:
+            fh.write(value)
+        return value
+
+
+def _failed(sub: Submission, problems: list[Problem]) -> SubmissionResult:
+    return SubmissionResult(sub.student, sub.assignment, status="failed", problems=problems)
 
 
 def grade_submissions(
@@ -131,13 +152,22 @@ def grade_submissions(
     progress: bool = True,
     sandbox: bool = True,
 ) -> GradingRun:
-    """Autograde every submission below ``submissions_dir`` into ``out_dir``."""
+    """Autograde every submission below ``submissions_dir`` into ``out_dir``.
+
+    Raises :class:`~autograder.find.LayoutError` when the folder is missing or not laid out
+    ``<student>/<assignment>/<notebook>.ipynb``.
+    """
+    known = course.assignment_ids()
+    subs = find_submissions(Path(submissions_dir), known, assignments)
+    if not subs:
+        raise LayoutError(
+            f"no submissions found in {submissions_dir}: expected "
+            "<submissions>/<student>/<assignment>/<notebook>.ipynb"
+        )
     out_dir = Path(out_dir).resolve()
     out_dir.mkdir(parents=True, exist_ok=True)
     db_url = normalize_db_url(db_url) if db_url else default_db_url(out_dir)
     limits = limits or Limits()
-    known = course.assignment_ids()
-    subs = discover(Path(submissions_dir), assignments)
     bwrap = bwrap_path() if sandbox else None
     if bwrap is None:
         print(
@@ -147,38 +177,41 @@ def grade_submissions(
         )
     # Each kernel gets its share of the CPUs so parallel workers do not oversubscribe.
     os.environ.setdefault("CNN_COURSE_THREADS", str(max(1, cpu_quota() // max(1, jobs))))
+    secret = grading_secret(out_dir)
 
     writer = GradebookWriter(db_url, out_dir)
     ids = sorted({s.assignment for s in subs if s.assignment in known})
     template = template_gradebook(ids) if ids else b""
     if ids:
         copy_assignments(template, db_url)
+    notebooks = {aid: expected_notebooks(template, aid) for aid in ids}
 
-    tasks, results, skipped = [], [], []
+    tasks, skipped = [], []
     for sub in subs:
         if sub.assignment not in known:
-            result = SubmissionResult(
-                sub.student,
-                sub.assignment,
-                status="failed",
-                problems=[f"UnknownAssignment: no solutions/{sub.assignment} in this course"],
-            )
-            writer.record(result)
-            results.append(result)
+            message = f"no solutions/{sub.assignment} in this course"
+            writer.record(_failed(sub, sub.problems + [Problem("UnknownAssignment", message)]))
             continue
         if not force and writer.is_done(sub.student, sub.assignment):
             skipped.append(f"{sub.student}/{sub.assignment}")
             continue
+        if any(p.name == "UnsafeFile" for p in sub.problems):
+            files, problems = {}, list(sub.problems)
+        else:
+            intake = read_submission(sub.folder, notebooks[sub.assignment], limits)
+            files, problems = intake.files, sub.problems + intake.problems
         tasks.append(
             GradeTask(
                 student=sub.student,
                 assignment=sub.assignment,
-                files=encode_files(sub.folder),
+                files=files,
                 template_db=template,
                 source_files=_source_files(sub.assignment),
                 limits=limits.as_dict(),
                 redact_hidden=redact_hidden,
                 bwrap=bwrap or "",
+                secret=secret,
+                problems=problems,
             )
         )
     bar = tqdm(total=len(tasks), unit="submission", desc="grading", disable=not progress)

@@ -14,11 +14,67 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import nbformat
 from nbgrader.apps.api import NbGraderAPI
 
 from . import course
 
 LEAK_MARKERS = ("BEGIN SOLUTION", "END SOLUTION", "BEGIN HIDDEN TESTS", "END HIDDEN TESTS")
+
+# What JupyterLab writes into a notebook when it runs on ipykernel's default kernel with the
+# course's Python (3.11.7: Makefile's python3.11, environment.yml's python=3.11.7). A notebook
+# saved with exactly these opens unmodified (not marked unsaved) in JupyterLab: it rewrites
+# both from the kernel it starts and marks the notebook dirty when either differs.
+COURSE_PYTHON = "3.11.7"
+JUPYTERLAB_KERNELSPEC = {
+    "display_name": "Python 3 (ipykernel)",
+    "language": "python",
+    "name": "python3",
+}
+JUPYTERLAB_LANGUAGE_INFO = {
+    "codemirror_mode": {"name": "ipython", "version": 3},
+    "file_extension": ".py",
+    "mimetype": "text/x-python",
+    "name": "python",
+    "nbconvert_exporter": "python",
+    "pygments_lexer": "ipython3",
+    "version": COURSE_PYTHON,
+}
+
+
+def normalise_kernelspec(nb: nbformat.NotebookNode) -> bool:
+    """Give ``nb`` :data:`JUPYTERLAB_KERNELSPEC` and :data:`JUPYTERLAB_LANGUAGE_INFO`;
+    True when its metadata changed.
+
+    A notebook with no kernelspec or the ``python3`` kernel gets them; one that names any
+    other kernel (for example a grading fixture that fakes one) is left as it is.
+    """
+    spec = nb.metadata.get("kernelspec")
+    if spec is not None and spec.get("name") != JUPYTERLAB_KERNELSPEC["name"]:
+        return False
+    changed = False
+    for key, value in (
+        ("kernelspec", JUPYTERLAB_KERNELSPEC),
+        ("language_info", JUPYTERLAB_LANGUAGE_INFO),
+    ):
+        if nb.metadata.get(key) != value:
+            nb.metadata[key] = nbformat.from_dict(value)
+            changed = True
+    return changed
+
+
+def normalise_kernelspecs(folder: Path) -> list[Path]:
+    """Apply :func:`normalise_kernelspec` to every notebook under ``folder``; returns the
+    notebooks it changed."""
+    changed = []
+    for path in sorted(folder.rglob("*.ipynb")):
+        if ".ipynb_checkpoints" in path.parts:
+            continue
+        nb = nbformat.read(path, as_version=4)
+        if normalise_kernelspec(nb):
+            nbformat.write(nb, path)
+            changed.append(path)
+    return changed
 
 
 class ReleaseError(RuntimeError):
@@ -43,6 +99,9 @@ def generate_release(
     with tempfile.TemporaryDirectory(prefix="cnn-release-") as tmp:
         scratch = Path(tmp)
         shutil.copytree(course.solutions_dir(), scratch / course.SOURCE_DIR_NAME)
+        # Source and release (and so the gradebook) carry the kernel metadata JupyterLab
+        # writes, so that students' notebooks open unmodified.
+        normalise_kernelspecs(scratch / course.SOURCE_DIR_NAME)
         api = _quiet_api(course.course_config(scratch, db_url=db_url))
         for assignment_id in ids:
             result = api.generate_assignment(assignment_id, force=True, create=True)

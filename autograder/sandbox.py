@@ -1,26 +1,39 @@
-"""Start the student's kernel in a sandbox.
+"""Isolate: start the student's kernel in a sandbox that shows only what a student may see.
 
-With bubblewrap (``bwrap``) the kernel sees a read-only system, the course's helper
-package and data, a private ``/tmp`` and its own working folder that holds only the
-student's files: not ``solutions/``, not the gradebook, not other submissions, not the
-notebook with hidden tests. It has no network (it talks to the grader over Unix sockets)
-and its own process namespace, so killing the sandbox kills everything it started.
+With bubblewrap (``bwrap``) the kernel sees:
 
-Without bubblewrap the kernel still runs in its own working folder with the resource
-limits, but it can read anything the grader's user can read: the grader says so loudly.
+* the system and the Python environment, read-only, minus the packages its notebook's
+  library-call policy forbids (hidden under empty folders, e.g. ``torch`` for the numpy
+  assignments);
+* the course's helper package ``cnncourse`` and its data, read-only, minus the reference
+  code students must not call (``cnncourse/checks``, ``cnncourse/oracles.py``), and nothing
+  else of the project: no ``autograder/``, ``solutions/``, samples, fixtures or tests;
+* its working folder holding only the student's own files, a private ``/tmp`` and home,
+  all in size-limited memory file systems;
+* the runtime folder it shares with the grader (sockets and the result channel).
+
+It has no network (it talks to the grader over Unix sockets) and its own process
+namespace, so killing the sandbox kills everything it started. bubblewrap itself starts
+with a clean environment: nothing of the grader's environment (a database URL, a secret)
+is visible anywhere inside, not even in ``/proc/1/environ``.
+
+Without bubblewrap the kernel still runs with the resource limits in its own working
+folder, but it can read anything the grader's user can: the grader says so loudly.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import shutil
+import subprocess
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from .limits import Limits
 
-# Environment variables passed into the kernel; everything else is dropped.
+# The only environment variables a kernel gets (everything else is dropped).
 _ENV_KEEP = (
     "PATH",
     "LANG",
@@ -29,12 +42,17 @@ _ENV_KEEP = (
     "OMP_NUM_THREADS",
     "OPENBLAS_NUM_THREADS",
     "MKL_NUM_THREADS",
+    "NUMEXPR_NUM_THREADS",
     "TF_NUM_INTRAOP_THREADS",
     "TF_NUM_INTEROP_THREADS",
     "TF_CPP_MIN_LOG_LEVEL",
     "PYTHONHASHSEED",
+    "CNN_COURSE_FAST",
+    "CNN_COURSE_THREADS",
 )
-_ENV_PREFIXES = ("CNN_COURSE_",)
+
+# Reference code of the helper package that a graded function must never be able to call.
+COURSE_REFERENCE = ("checks", "oracles.py", "layers.py")
 
 
 def bwrap_path() -> str | None:
@@ -44,8 +62,6 @@ def bwrap_path() -> str | None:
     path = shutil.which("bwrap")
     if path is None:
         return None
-    import subprocess
-
     probe = subprocess.run(
         [path, "--ro-bind", "/", "/", "--unshare-all", "--die-with-parent", "true"],
         capture_output=True,
@@ -54,54 +70,126 @@ def bwrap_path() -> str | None:
     return path if probe.returncode == 0 else None
 
 
+def package_dir(name: str) -> Path | None:
+    """Folder of an installed package (None when it is not installed)."""
+    try:
+        spec = importlib.util.find_spec(name)
+    except (ImportError, ValueError):
+        return None
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return Path(list(spec.submodule_search_locations)[0]).resolve()
+
+
+def hidden_paths(policy: tuple[str, ...]) -> list[Path]:
+    """What the sandbox hides for a notebook whose graded functions follow ``policy``."""
+    from cnncourse.checks.channel import POLICY_MODULES
+
+    hidden: list[Path] = []
+    for name in policy:
+        for module in POLICY_MODULES.get(name, ()):
+            if module == "cnncourse":
+                continue  # the notebook needs the helpers: only the reference code goes
+            folder = package_dir(module)
+            if folder is not None:
+                hidden.append(folder)
+    return hidden
+
+
+def _course_dir() -> Path:
+    import cnncourse
+
+    return Path(cnncourse.__file__).resolve().parent
+
+
 def _readonly_paths() -> list[Path]:
-    """System and Python paths the kernel must read, plus the course helper package."""
+    """System and Python paths the kernel must read, plus the helper package and data."""
     paths = [Path(p) for p in ("/usr", "/bin", "/sbin", "/lib", "/lib64", "/lib32", "/etc")]
     for prefix in {sys.prefix, sys.base_prefix, sys.exec_prefix}:
         paths.append(Path(prefix))
-    import cnncourse
-
-    # The packages as Python imports them (an editable install points at its checkout),
-    # and the bundled data next to them; never the rest of the project.
-    package_dir = Path(cnncourse.__file__).resolve().parent
-    paths += [package_dir, package_dir.parent / "data", Path(__file__).resolve().parent]
+    course = _course_dir()
+    # The package as Python imports it (an editable install points at its checkout), and
+    # the bundled data next to it; never the rest of the project.
+    paths += [course, course.parent / "data"]
     return [p for p in paths if p.exists()]
 
 
 @dataclass
 class Sandbox:
-    """How to wrap a kernel command. ``workdir`` is the only writable student folder."""
+    """How to wrap a kernel command. ``workdir`` holds the student's own files."""
 
     workdir: Path
     runtime_dir: Path
     limits: Limits = field(default_factory=Limits)
     bwrap: str | None = None
+    hidden: list[Path] = field(default_factory=list)
     isolated: bool = field(init=False, default=False)
 
     def __post_init__(self) -> None:
         self.isolated = self.bwrap is not None
 
     def environment(self) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if k in _ENV_KEEP or k.startswith(_ENV_PREFIXES)}
-        home = self.runtime_dir / "home"
-        home.mkdir(parents=True, exist_ok=True)
+        """The kernel's whole environment."""
+        env = {k: v for k, v in os.environ.items() if k in _ENV_KEEP}
+        if self.bwrap:
+            home, tmp = "/tmp/home", "/tmp"
+        else:
+            home = str(self.runtime_dir / "home")
+            tmp = str(self.runtime_dir / "tmp")
+            Path(home).mkdir(parents=True, exist_ok=True)
+            Path(tmp).mkdir(parents=True, exist_ok=True)
         env.update(
-            HOME=str(home),
-            TMPDIR=str(self.runtime_dir / "tmp"),
-            MPLCONFIGDIR=str(home / ".matplotlib"),
+            HOME=home,
+            TMPDIR=tmp,
+            MPLCONFIGDIR=f"{home}/.matplotlib",
             MPLBACKEND="module://matplotlib_inline.backend_inline",
             PYTHONNOUSERSITE="1",
             PYTHONDONTWRITEBYTECODE="1",
             CNN_COURSE_OFFLINE="1",
         )
-        (self.runtime_dir / "tmp").mkdir(parents=True, exist_ok=True)
         return env
 
+    def _bwrap_args(self) -> list[str]:
+        limits = self.limits
+        tmp_bytes = str(limits.disk_mb * 2**20)
+        args = [
+            self.bwrap,
+            "--die-with-parent",
+            "--new-session",
+            "--unshare-all",  # no network, own pid/ipc/uts namespaces
+            "--proc",
+            "/proc",
+            "--dev",
+            "/dev",
+        ]
+        for path in _readonly_paths():
+            args += ["--ro-bind", str(path), str(path)]
+        course = _course_dir()
+        for name in COURSE_REFERENCE:
+            target = course / name
+            if target.is_dir():
+                args += ["--tmpfs", str(target)]
+            elif target.exists():
+                args += ["--ro-bind", "/dev/null", str(target)]
+        for path in self.hidden:
+            if path.is_dir():
+                args += ["--tmpfs", str(path)]
+        # Writable places are memory file systems with a size limit (/tmp holds the home).
+        args += ["--size", tmp_bytes, "--tmpfs", "/tmp", "--dir", "/tmp/home"]
+        args += ["--size", tmp_bytes, "--tmpfs", str(self.workdir)]
+        for entry in sorted(self.workdir.rglob("*")):
+            if entry.is_file() and not entry.is_symlink():
+                args += ["--ro-bind", str(entry), str(entry)]
+        args += ["--bind", str(self.runtime_dir), str(self.runtime_dir)]
+        args += ["--chdir", str(self.workdir), "--"]
+        return args
+
     def wrap(self, kernel_cmd: list[str]) -> list[str]:
-        """The full command: resource limits, then (if available) bubblewrap, then kernel."""
+        """The full command: a clean environment, limits, (if available) bubblewrap, kernel."""
         limits = self.limits
         data_bytes = limits.memory_mb * 2**20
-        cmd = [
+        env = ["env", "-i"] + [f"{k}={v}" for k, v in self.environment().items()]
+        cmd = env + [
             "prlimit",
             f"--data={data_bytes}:{data_bytes}",
             f"--fsize={limits.file_size_mb * 2**20}",
@@ -110,26 +198,5 @@ class Sandbox:
             "--",
         ]
         if self.bwrap:
-            cmd += [
-                self.bwrap,
-                "--die-with-parent",
-                "--new-session",
-                "--unshare-all",  # no network, own pid/ipc/uts namespaces
-                "--proc",
-                "/proc",
-                "--dev",
-                "/dev",
-                "--tmpfs",
-                "/tmp",
-            ]
-            for path in _readonly_paths():
-                cmd += ["--ro-bind", str(path), str(path)]
-            cmd += ["--bind", str(self.runtime_dir), str(self.runtime_dir)]
-            cmd += ["--bind", str(self.workdir), str(self.workdir)]
-            cmd += ["--chdir", str(self.workdir)]
-            # The editable install maps `cnncourse` and `autograder` onto project paths
-            # bound above; the rest of the project (solutions/, tests/) is not there.
-            cmd += ["--"]
-        return (
-            cmd + ["env", "-i"] + [f"{k}={v}" for k, v in self.environment().items()] + kernel_cmd
-        )
+            cmd += self._bwrap_args()
+        return cmd + kernel_cmd

@@ -39,10 +39,9 @@ LOOP_IMAGES = 1  # images the loop versions run on (then scaled to the batch)
 
 def load_solution_functions() -> dict:
     """Execute the solution cells of assignment 2's source notebooks; return their namespace."""
-    from cnncourse.layers import given_namespace
+    from autograder.fixtures import given_namespace, run_solution_cells
 
-    namespace = given_namespace()
-    from autograder.fixtures import run_solution_cells
+    namespace = given_namespace("02_conv_backward", "02_conv_backward.ipynb")
 
     for name in ("02_conv_backward.ipynb", "02_efficient_conv.ipynb"):
         run_solution_cells("02_conv_backward", name, namespace)

@@ -1,127 +1,270 @@
-"""MNIST that works offline.
+"""MNIST, offline and verified: the full 60,000 / 10,000 digits ship with the course.
 
-:func:`load_mnist` returns ``(x_train, y_train), (x_test, y_test)`` as ``uint8`` arrays:
+The four canonical IDX files (gzip-compressed) live in ``data/mnist/``. Every file is checked
+against its size and MD5 before it is decoded; a missing, truncated or corrupted file raises
+:class:`DataIntegrityError` naming the file and how to restore it. Nothing here touches the
+network.
 
-* the full 60,000 / 10,000 MNIST when a Keras-format ``mnist.npz`` is found
-  (``$CNN_COURSE_MNIST`` or ``~/.keras/datasets/mnist.npz``) or can be downloaded
-  within a short timeout (never when ``CNN_COURSE_OFFLINE=1``);
-* otherwise the real MNIST *test* set shipped in ``data/mnist/``, checked against its
-  MD5 sums and split deterministically into 8,000 training and 2,000 held-out digits.
+* :func:`load_mnist` - ``(x_train, y_train), (x_test, y_test)`` as ``uint8`` arrays: the full
+  set by default, or the fixed *fast-mode subset* with ``fast=True`` (what tests and the
+  autograder train on);
+* :func:`grading_digits` - the fixed test digits on which the autograder measures accuracy;
+* :func:`fast_subset_indices` - which digits the fast-mode subset and the grading digits are;
+* :func:`subsample` - a reproducible random subset of any arrays.
 
-It prints one line saying which data it used.
+The fast-mode subset: 8,000 training digits drawn without replacement from the 60,000 with
+``numpy.random.RandomState(FAST_TRAIN_SEED)`` and 2,000 test digits drawn from the 10,000 with
+``RandomState(TEST_SPLIT_SEED)`` (the first 2,000 of that permutation), each kept in file
+order. The grading digits are the *last* ``n`` digits of the same test permutation, so for
+``n <= 8,000`` they never overlap the fast-mode test digits. ``RandomState`` is numpy's
+frozen legacy generator: its streams do not change between numpy versions, so the subsets
+are the same everywhere.
+
+Decoded arrays are cached in the process and returned read-only (``x.flags.writeable`` is
+False): each set is decoded once however many times it is asked for, and a caller that
+wants to change pixels works on a copy (``x.astype(...)`` makes one anyway).
+
+``$CNN_COURSE_MNIST`` may point to another Keras-format ``mnist.npz`` (keys ``x_train
+y_train x_test y_test``); full mode then loads that file instead (its content cannot be
+checked against the canonical MD5s, only its shapes). Fast mode and :func:`grading_digits`
+always use the shipped files, so tests and grades are the same on every machine.
 """
 
 from __future__ import annotations
 
-import gzip
 import hashlib
 import os
-import urllib.request
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
-BUNDLED_DIR = PROJECT_ROOT / "data" / "mnist"
-IMAGES_FILE = "t10k-images-idx3-ubyte.gz"
-LABELS_FILE = "t10k-labels-idx1-ubyte.gz"
-BUNDLED_TRAIN = 8_000  # the first 8,000 bundled digits train, the last 2,000 are held out
-
+DATA_DIR = PROJECT_ROOT / "data" / "mnist"
 MNIST_ENV = "CNN_COURSE_MNIST"
-OFFLINE_ENV = "CNN_COURSE_OFFLINE"
-KERAS_CACHE = Path("~/.keras/datasets/mnist.npz")
-MNIST_URL = "https://storage.googleapis.com/tensorflow/tf-keras-datasets/mnist.npz"
-DOWNLOAD_TIMEOUT_S = 5.0
 
-Arrays = tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]
+N_TRAIN, N_TEST = 60_000, 10_000
+FAST_TRAIN_SIZE, FAST_TEST_SIZE = 8_000, 2_000
+FAST_TRAIN_SEED = 10  # RandomState seed of the fast-mode training digits
+TEST_SPLIT_SEED = 11  # RandomState seed of the permutation of the 10,000 test digits
+GRADING_SIZE = 2_000
+BUNDLED_TRAIN = 8_000  # deprecated source="bundled": test digits [:8000] train, [8000:] test
+
+Pair = tuple[np.ndarray, np.ndarray]
+Arrays = tuple[Pair, Pair]
 
 
 class DataIntegrityError(RuntimeError):
-    """A data file is missing, truncated or does not match its checksum."""
+    """A data file is missing, truncated, corrupted or not what it should be."""
+
+
+@dataclass(frozen=True)
+class MnistFile:
+    """One shipped IDX file and what it must be."""
+
+    name: str
+    size: int  # bytes of the .gz file as shipped
+    md5: str  # MD5 of the .gz file as shipped (also in data/mnist/MD5SUMS)
+    raw_md5: str  # canonical MD5 of the uncompressed IDX file (LeCun et al.)
+    shape: tuple[int, ...]
+
+    @property
+    def magic(self) -> int:
+        """IDX magic number: unsigned bytes (0x08) and the number of dimensions."""
+        return 0x0800 + len(self.shape)
+
+
+FILES = {
+    "train_images": MnistFile(
+        "train-images-idx3-ubyte.gz",
+        9_719_438,
+        "c7dfcf1bfd3481a40f7b3aedbdbd083c",
+        "6bbc9ace898e44ae57da46a324031adb",
+        (N_TRAIN, 28, 28),
+    ),
+    "train_labels": MnistFile(
+        "train-labels-idx1-ubyte.gz",
+        28_857,
+        "d289298a347a2cc65765a3c81043ba88",
+        "a25bea736e30d166cdddb491f175f624",
+        (N_TRAIN,),
+    ),
+    "test_images": MnistFile(
+        "t10k-images-idx3-ubyte.gz",
+        1_648_877,
+        "9fb629c4189551a2d022fa330f9573f3",
+        "2646ac647ad5339dbf082846283269ea",
+        (N_TEST, 28, 28),
+    ),
+    "test_labels": MnistFile(
+        "t10k-labels-idx1-ubyte.gz",
+        4_542,
+        "ec29112dd5afa0611ce80d1b7f02629c",
+        "27ae3e4e09519cfbb04c329615203637",
+        (N_TEST,),
+    ),
+}
 
 
 @dataclass(frozen=True)
 class MnistSource:
-    """Where :func:`load_mnist` found its digits."""
+    """What :func:`load_mnist` returned: ``kind`` is "full", "fast", "npz" or "bundled"."""
 
-    kind: str  # "full" or "bundled"
+    kind: str
     description: str
 
 
 _last_source: MnistSource | None = None
+_cache: dict[tuple, object] = {}
 
 
 def last_source() -> MnistSource | None:
-    """The source used by the most recent :func:`load_mnist` call."""
+    """What the most recent :func:`load_mnist` call returned (None before the first)."""
     return _last_source
 
 
-def md5sum(path: Path) -> str:
-    digest = hashlib.md5()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+def clear_cache() -> None:
+    """Forget the decoded arrays (the next load reads and verifies the files again)."""
+    _cache.clear()
 
 
-def _expected_md5(data_dir: Path) -> dict[str, str]:
-    sums = data_dir / "MD5SUMS"
-    if not sums.is_file():
-        raise DataIntegrityError(f"MNIST checksum file is missing: {sums}")
-    expected = {}
-    for line in sums.read_text(encoding="ascii").splitlines():
-        if line.strip():
-            digest, name = line.split()
-            expected[name.lstrip("*")] = digest
-    return expected
+def _restore_hint(name: str) -> str:
+    return (
+        f"Restore it from the course repository: git checkout -- data/mnist/{name} "
+        "(or copy it from a fresh clone)."
+    )
 
 
-def verify_bundled(data_dir: Path = BUNDLED_DIR) -> None:
-    """Raise :class:`DataIntegrityError` unless both files exist and match ``MD5SUMS``."""
-    expected = _expected_md5(data_dir)
-    for name in (IMAGES_FILE, LABELS_FILE):
-        path = data_dir / name
-        if not path.is_file():
-            raise DataIntegrityError(f"MNIST file is missing: {path}")
-        if name not in expected:
-            raise DataIntegrityError(f"{data_dir / 'MD5SUMS'} has no entry for {name}")
-        actual = md5sum(path)
-        if actual != expected[name]:
-            raise DataIntegrityError(
-                f"MNIST file {path} is corrupted: MD5 {actual}, expected {expected[name]}. "
-                "Restore it from the repository (git checkout -- data/mnist)."
-            )
+def _read_verified(data_dir: Path, spec: MnistFile) -> bytes:
+    """The bytes of one shipped .gz file, after checking its size and MD5."""
+    path = data_dir / spec.name
+    if not path.is_file():
+        raise DataIntegrityError(f"MNIST file is missing: {path}. {_restore_hint(spec.name)}")
+    raw = path.read_bytes()
+    if len(raw) < spec.size:
+        raise DataIntegrityError(
+            f"MNIST file {path} is truncated: {len(raw):,} of {spec.size:,} bytes. "
+            + _restore_hint(spec.name)
+        )
+    digest = hashlib.md5(raw).hexdigest()
+    if len(raw) != spec.size or digest != spec.md5:
+        raise DataIntegrityError(
+            f"MNIST file {path} is corrupted: {len(raw):,} bytes with MD5 {digest}, expected "
+            f"{spec.size:,} bytes with MD5 {spec.md5}. " + _restore_hint(spec.name)
+        )
+    return raw
 
 
-def _read_idx(path: Path, magic: int, ndim: int) -> np.ndarray:
-    with gzip.open(path, "rb") as fh:
-        raw = fh.read()
+def _decode_idx(raw_gz: bytes, spec: MnistFile, path: Path) -> np.ndarray:
+    """A gzip-compressed IDX file of unsigned bytes -> read-only uint8 array ``spec.shape``."""
+    try:
+        raw = zlib.decompress(raw_gz, wbits=31)  # 31: gzip header and trailer
+    except zlib.error as exc:
+        raise DataIntegrityError(f"{path} is not a valid gzip file: {exc}") from exc
+    ndim = len(spec.shape)
+    if len(raw) < 4 * (ndim + 1):
+        raise DataIntegrityError(f"{path} is too short to be an IDX file")
     header = np.frombuffer(raw[: 4 * (ndim + 1)], dtype=">u4")
-    if int(header[0]) != magic:
-        raise DataIntegrityError(f"{path} is not an IDX file (magic {int(header[0])})")
     shape = tuple(int(d) for d in header[1:])
-    data = np.frombuffer(raw[4 * (ndim + 1) :], dtype=np.uint8)
+    if len(header) != ndim + 1 or int(header[0]) != spec.magic or shape != spec.shape:
+        raise DataIntegrityError(f"{path} is not the expected IDX file (header {header})")
+    data = np.frombuffer(raw, dtype=np.uint8, offset=4 * (ndim + 1))
     if data.size != int(np.prod(shape)):
-        raise DataIntegrityError(f"{path} is truncated: {data.size} bytes for shape {shape}")
-    return data.reshape(shape)
+        raise DataIntegrityError(f"{path} holds {data.size} values for shape {shape}")
+    return data.reshape(shape)  # a view of immutable bytes: read-only
 
 
-def load_bundled(data_dir: Path = BUNDLED_DIR, n_train: int = BUNDLED_TRAIN) -> Arrays:
-    """The shipped 10,000 MNIST test digits, split into ``n_train`` / ``10000 - n_train``."""
-    verify_bundled(data_dir)
-    images = _read_idx(data_dir / IMAGES_FILE, 2051, 3)
-    labels = _read_idx(data_dir / LABELS_FILE, 2049, 1)
-    return (images[:n_train], labels[:n_train]), (images[n_train:], labels[n_train:])
+def _array(data_dir: Path, key: str) -> np.ndarray:
+    """One decoded, verified file of ``data_dir``, cached in the process."""
+    spec = FILES[key]
+    cache_key = ("file", str(data_dir.resolve()), spec.name)
+    if cache_key not in _cache:
+        raw_gz = _read_verified(data_dir, spec)
+        _cache[cache_key] = _decode_idx(raw_gz, spec, data_dir / spec.name)
+    return _cache[cache_key]  # type: ignore[return-value]
 
 
-def load_npz(path: Path) -> Arrays:
-    """A Keras-format ``mnist.npz`` (keys ``x_train y_train x_test y_test``)."""
+def verify_files(data_dir: Path | str | None = None) -> None:
+    """Check the size and MD5 of the four shipped files; raise DataIntegrityError if one fails."""
+    directory = Path(data_dir) if data_dir is not None else DATA_DIR
+    for spec in FILES.values():
+        _read_verified(directory, spec)
+
+
+def _readonly(*arrays: np.ndarray) -> tuple[np.ndarray, ...]:
+    for array in arrays:
+        array.flags.writeable = False
+    return arrays
+
+
+def _full(data_dir: Path) -> Arrays:
+    return (
+        (_array(data_dir, "train_images"), _array(data_dir, "train_labels")),
+        (_array(data_dir, "test_images"), _array(data_dir, "test_labels")),
+    )
+
+
+def fast_subset_indices() -> tuple[np.ndarray, np.ndarray]:
+    """Indices of the fast-mode digits: ``(train_idx (8000,), test_idx (2000,))``, sorted.
+
+    ``train_idx`` indexes the 60,000 training digits, ``test_idx`` the 10,000 test digits.
+    """
+    train = np.random.RandomState(FAST_TRAIN_SEED).choice(N_TRAIN, FAST_TRAIN_SIZE, replace=False)
+    test = _test_permutation()[:FAST_TEST_SIZE]
+    return np.sort(train), np.sort(test)
+
+
+def _test_permutation() -> np.ndarray:
+    return np.random.RandomState(TEST_SPLIT_SEED).permutation(N_TEST)
+
+
+def grading_indices(n: int = GRADING_SIZE) -> np.ndarray:
+    """Indices (sorted) into the 10,000 test digits of :func:`grading_digits`."""
+    if not 1 <= n <= N_TEST:
+        raise ValueError(f"n must be between 1 and {N_TEST:,}, not {n}")
+    return np.sort(_test_permutation()[N_TEST - n :])
+
+
+def _fast(data_dir: Path) -> Arrays:
+    cache_key = ("fast", str(data_dir.resolve()))
+    if cache_key not in _cache:
+        (x_train, y_train), (x_test, y_test) = _full(data_dir)
+        train_idx, test_idx = fast_subset_indices()
+        _cache[cache_key] = (
+            _readonly(x_train[train_idx], y_train[train_idx]),
+            _readonly(x_test[test_idx], y_test[test_idx]),
+        )
+    return _cache[cache_key]  # type: ignore[return-value]
+
+
+def grading_digits(n: int = GRADING_SIZE, data_dir: Path | str | None = None) -> Pair:
+    """The fixed test digits on which the autograder measures a trained model's accuracy.
+
+    The last ``n`` digits of the seeded permutation of the 10,000 MNIST test digits (see the
+    module docstring), in file order: no training set contains them, and for ``n <= 8,000``
+    they are disjoint from the fast-mode test digits that a notebook shows. Verified like
+    every shipped file, never printed, never taken from ``$CNN_COURSE_MNIST``.
+
+    Returns ``(x, y)``: ``x`` ``(n, 28, 28)`` and ``y`` ``(n,)``, uint8, read-only.
+    """
+    directory = Path(data_dir) if data_dir is not None else DATA_DIR
+    cache_key = ("grading", str(directory.resolve()), n)
+    if cache_key not in _cache:
+        idx = grading_indices(n)
+        (_, _), (x_test, y_test) = _full(directory)
+        _cache[cache_key] = _readonly(x_test[idx], y_test[idx])
+    return _cache[cache_key]  # type: ignore[return-value]
+
+
+def load_npz(path: Path | str) -> Arrays:
+    """A Keras-format ``mnist.npz`` (keys ``x_train y_train x_test y_test``), uint8, read-only."""
+    path = Path(path)
     try:
         with np.load(path, allow_pickle=False) as npz:
             x_train, y_train = npz["x_train"], npz["y_train"]
             x_test, y_test = npz["x_test"], npz["y_test"]
-    except (OSError, KeyError, ValueError) as exc:
+    except (OSError, KeyError, ValueError, EOFError) as exc:
         raise DataIntegrityError(f"{path} is not a readable Keras mnist.npz: {exc}") from exc
     for name, arr, ndim in (
         ("x_train", x_train, 3),
@@ -133,80 +276,100 @@ def load_npz(path: Path) -> Arrays:
             raise DataIntegrityError(f"{path}: {name} has shape {arr.shape}")
     if len(x_train) != len(y_train) or len(x_test) != len(y_test):
         raise DataIntegrityError(f"{path}: images and labels differ in length")
-    return (x_train.astype(np.uint8), y_train.astype(np.uint8)), (
-        x_test.astype(np.uint8),
-        y_test.astype(np.uint8),
-    )
+    return (
+        _readonly(x_train.astype(np.uint8, copy=False), y_train.astype(np.uint8, copy=False)),
+        _readonly(x_test.astype(np.uint8, copy=False), y_test.astype(np.uint8, copy=False)),
+    )  # type: ignore[return-value]
 
 
-def _offline() -> bool:
-    return os.environ.get(OFFLINE_ENV, "").strip().lower() in {"1", "true", "yes", "on"}
-
-
-def _try_download(target: Path, timeout: float = DOWNLOAD_TIMEOUT_S) -> bool:
-    """Download the Keras mnist.npz to ``target``; False (quickly) when unreachable."""
+def _shown(directory: Path) -> str:
     try:
-        with urllib.request.urlopen(MNIST_URL, timeout=timeout) as response:
-            payload = response.read()
-    except Exception:  # no network, DNS failure, timeout, HTTP error: use the bundled data
-        return False
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_suffix(".part")
-    tmp.write_bytes(payload)
-    tmp.replace(target)
-    return True
+        return str(directory.resolve().relative_to(PROJECT_ROOT)) + "/"
+    except ValueError:
+        return str(directory)
 
 
-def find_full_mnist(download: bool | None = None) -> Path | None:
-    """Path of a full ``mnist.npz``, downloading it if allowed; None when there is none."""
-    override = os.environ.get(MNIST_ENV)
-    if override:
-        path = Path(override).expanduser()
-        if not path.is_file():
-            raise DataIntegrityError(f"${MNIST_ENV} points to {path}, which does not exist")
-        return path
-    cache = KERAS_CACHE.expanduser()
-    if cache.is_file():
-        return cache
-    if download is None:
-        download = not _offline()
-    if download and _try_download(cache):
-        return cache
-    return None
+def _from_env() -> Path | None:
+    override = os.environ.get(MNIST_ENV, "").strip()
+    if not override:
+        return None
+    path = Path(override).expanduser()
+    if not path.is_file():
+        raise DataIntegrityError(f"${MNIST_ENV} points to {path}, which does not exist")
+    return path
 
 
-def load_mnist(source: str = "auto", download: bool | None = None, verbose: bool = True) -> Arrays:
-    """Load MNIST as ``(x_train, y_train), (x_test, y_test)``, uint8.
+def _npz(path: Path) -> Arrays:
+    stat = path.stat()
+    cache_key = ("npz", str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+    if cache_key not in _cache:
+        _cache[cache_key] = load_npz(path)
+    return _cache[cache_key]  # type: ignore[return-value]
+
+
+def load_mnist(
+    fast: bool = False,
+    verbose: bool = True,
+    *,
+    data_dir: Path | str | None = None,
+    source: str | None = None,
+) -> Arrays:
+    """MNIST as ``(x_train, y_train), (x_test, y_test)``, uint8, read-only.
+
+    Shapes: ``x_*`` is ``(m, 28, 28)`` with pixels 0-255, ``y_*`` is ``(m,)`` with digits 0-9.
 
     Args:
-        source: ``"auto"`` (full MNIST if present, else bundled), ``"full"`` (error if
-            absent) or ``"bundled"`` (always the shipped 10k digits).
-        download: try to download full MNIST when absent (default: unless
-            ``CNN_COURSE_OFFLINE=1``); gives up after a few seconds.
-        verbose: print one line naming the data used.
+        fast: False (default): the full MNIST, 60,000 training and 10,000 test digits (or the
+            ``mnist.npz`` that ``$CNN_COURSE_MNIST`` names). True: the fixed fast-mode subset,
+            8,000 training and 2,000 test digits (see the module docstring), always from the
+            shipped files.
+        verbose: print one line naming what was loaded.
+        data_dir: folder holding the four IDX files (default ``data/mnist/`` of the course).
+        source: **deprecated**, kept only for old test cells. ``"bundled"`` returns the
+            10,000 test digits split 8,000 / 2,000 (file order), as the course did when it
+            shipped only the test set; ``None``, ``"auto"`` and ``"full"`` change nothing.
 
-    Shapes: ``x_*`` is ``(m, 28, 28)``, ``y_*`` is ``(m,)`` with digits 0-9.
+    Raises:
+        DataIntegrityError: a file is missing, truncated or corrupted (the message names it
+            and says how to restore it), or ``$CNN_COURSE_MNIST`` names an unusable file.
     """
     global _last_source
-    if source not in {"auto", "full", "bundled"}:
-        raise ValueError(f"source must be 'auto', 'full' or 'bundled', not {source!r}")
-    path = None if source == "bundled" else find_full_mnist(download)
-    if path is not None:
-        data = load_npz(path)
-        info = MnistSource(
-            "full",
-            f"MNIST: full set from {path} ({len(data[0][0]):,} train / {len(data[1][0]):,} test)",
+    if isinstance(fast, str):
+        raise TypeError(
+            f"load_mnist(fast=...) takes a bool; for the data source use source={fast!r}"
         )
-    elif source == "full":
-        raise DataIntegrityError(
-            f"full MNIST not found: put mnist.npz at {KERAS_CACHE} or set ${MNIST_ENV}"
-        )
-    else:
-        data = load_bundled()
+    if source not in {None, "auto", "full", "bundled"}:
+        raise ValueError(f"source must be None, 'auto', 'full' or 'bundled', not {source!r}")
+    directory = Path(data_dir) if data_dir is not None else DATA_DIR
+    env_path = None if fast or source == "bundled" else _from_env()
+    if source == "bundled":
+        (_, _), (x, y) = _full(directory)
+        data = (x[:BUNDLED_TRAIN], y[:BUNDLED_TRAIN]), (x[BUNDLED_TRAIN:], y[BUNDLED_TRAIN:])
         info = MnistSource(
             "bundled",
-            f"MNIST: bundled 10k test set, split {BUNDLED_TRAIN:,} train / "
-            f"{10_000 - BUNDLED_TRAIN:,} held out (full MNIST not found)",
+            f"MNIST: the 10,000 test digits split {BUNDLED_TRAIN:,} train / "
+            f"{N_TEST - BUNDLED_TRAIN:,} held out (deprecated source='bundled')",
+        )
+    elif fast:
+        data = _fast(directory)
+        info = MnistSource(
+            "fast",
+            f"MNIST fast-mode subset: {FAST_TRAIN_SIZE:,} of the {N_TRAIN:,} training digits, "
+            f"{FAST_TEST_SIZE:,} of the {N_TEST:,} test digits (fixed seeds, verified files)",
+        )
+    elif env_path is not None:
+        data = _npz(env_path)
+        info = MnistSource(
+            "npz",
+            f"MNIST from ${MNIST_ENV}={env_path}: {len(data[0][0]):,} training / "
+            f"{len(data[1][0]):,} test digits (not checked against the canonical MD5s)",
+        )
+    else:
+        data = _full(directory)
+        info = MnistSource(
+            "full",
+            f"MNIST: full set, {N_TRAIN:,} training / {N_TEST:,} test digits "
+            f"(canonical files in {_shown(directory)}, MD5 verified)",
         )
     _last_source = info
     if verbose:
@@ -215,7 +378,10 @@ def load_mnist(source: str = "auto", download: bool | None = None, verbose: bool
 
 
 def subsample(x: np.ndarray, y: np.ndarray, n: int, seed: int = 0) -> tuple[np.ndarray, ...]:
-    """A reproducible random subset of ``n`` examples (all of them if ``n >= len(x)``)."""
+    """A reproducible random subset of ``n`` examples (all of them if ``n >= len(x)``).
+
+    ``x`` is ``(m, ...)`` and ``y`` is ``(m,)``; returns ``(x[idx], y[idx])``.
+    """
     if n >= len(x):
         return x, y
     idx = np.random.default_rng(seed).permutation(len(x))[:n]

@@ -12,6 +12,8 @@ much) and they are harder to fool than a bare ``assert np.allclose(...)``:
 
 from __future__ import annotations
 
+__tracebackhide__ = True  # IPython leaves these frames out of a failing check's traceback
+
 import math
 import numbers
 
@@ -35,7 +37,26 @@ _math_isfinite = math.isfinite
 
 
 class CheckError(AssertionError):
-    """A failed check; the message is written for the student."""
+    """A failed check; the message is written for the student.
+
+    In a notebook, IPython shows it as the student's own line (the call in the test cell)
+    and the message only: the frames inside the checks are marked ``__tracebackhide__``
+    and left out.
+    """
+
+    def _render_traceback_(self) -> list[str]:
+        import linecache
+        import traceback
+
+        lines = []
+        for frame, lineno in traceback.walk_tb(self.__traceback__):
+            if frame.f_locals.get("__tracebackhide__") or frame.f_globals.get(
+                "__tracebackhide__"
+            ):
+                continue
+            code = linecache.getline(frame.f_code.co_filename, lineno).strip()
+            lines.append(f"\x1b[36mline {lineno}:\x1b[0m {code}")
+        return lines + [f"\x1b[31mCheckError\x1b[0m: {self}"]
 
 
 def _fail(message: str) -> None:

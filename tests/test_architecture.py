@@ -33,44 +33,69 @@ def test_conv_output_size(n, f, pad, stride, expected):
     assert expected == math.floor((n + 2 * pad - f) / stride) + 1
 
 
-def test_conv_output_size_rejects_bad_input():
-    with pytest.raises(ValueError):
-        arch.conv_output_size(2, 3)
-    with pytest.raises(ValueError):
-        arch.conv_output_size(5, 3, stride=0)
-    with pytest.raises(ValueError):
-        arch.conv_output_size(5, 3, pad=-1)
-
-
-def test_pool_and_same_sizes():
-    assert arch.pool_output_size(26, 2) == 13
-    assert arch.pool_output_size(11, 2) == 5  # rounds down
-    assert arch.pool_output_size(5, 3, 1) == 3
-    assert arch.same_padding_output_size(28, 1) == 28
-    assert arch.same_padding_output_size(7, 2) == 4
-
-
 @pytest.mark.parametrize(
-    ("i", "k", "s", "p", "a", "expected"),
+    "args",
     [
-        (2, 3, 2, 0, 0, 5),
-        (5, 3, 2, 0, 1, 12),
-        (5, 3, 2, 1, 1, 10),
-        (4, 4, 2, 1, 0, 8),
-        (3, 3, 1, 1, 0, 3),
+        (2, 3),  # window larger than the input
+        (2, 5),  # the old layers.output_size(2, 5) returned -2
+        (5, 3, 0, 0),  # stride 0
+        (5, 3, -1),  # negative padding
+        (5, 3, 0, 1, 0),  # dilation 0
+        (5, 3, 0, 1, 3),  # a 3-tap window with dilation 3 spans 7 > 5
+        (0, 1),  # empty input
+        (5, 0),  # empty window
+        (5.0, 3),  # sizes are integers
+        (5, 3, 0, 1.5),
+        (5, True),  # a bool is not a size
     ],
 )
-def test_transposed_conv_output_size_formula(i, k, s, p, a, expected):
-    assert arch.transposed_conv_output_size(i, k, s, p, a) == expected
-    # the transposed conv undoes the shape change of the convolution with the same k, s, p
-    assert arch.conv_output_size(expected, k, p, s) == i
+def test_conv_output_size_rejects_impossible_sizes(args):
+    with pytest.raises(ValueError):
+        arch.conv_output_size(*args)
 
 
-def test_transposed_conv_output_size_rejects_bad_input():
+def test_one_argument_order():
+    # (n, f, pad, stride, dilation): the case that used to differ between two modules
+    assert arch.conv_output_size(5, 3, 2, 1) == 7
+    assert arch.conv_output_size(5, 3, pad=2, stride=1) == 7
+    assert arch.conv_output_size(5, 3, 1, 2) == 3
+    assert arch.conv_output_size(np.int64(28), np.int32(5)) == 24  # numpy integers are fine
+    assert arch.pool_output_size(7, 3, 1, 2) == arch.conv_output_size(7, 3, 1, 2) == 4
+    assert arch.transposed_conv_output_size(5, 3, 1, 2) == 9
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_conv_output_size_counts_window_positions(seed):
+    """Independent check: count the start positions where the (dilated) window fits."""
+    rng = np.random.default_rng(seed)
+    for _ in range(200):
+        n, f = int(rng.integers(1, 40)), int(rng.integers(1, 8))
+        pad, stride, dilation = (
+            int(rng.integers(0, 4)),
+            int(rng.integers(1, 5)),
+            int(rng.integers(1, 4)),
+        )
+        taps = [t * dilation for t in range(f)]
+        starts = [s for s in range(0, n + 2 * pad, stride) if s + taps[-1] < n + 2 * pad]
+        if not starts:
+            with pytest.raises(ValueError):
+                arch.conv_output_size(n, f, pad, stride, dilation)
+        else:
+            assert arch.conv_output_size(n, f, pad, stride, dilation) == len(starts)
+
+
+def test_dilation():
+    assert arch.effective_kernel_size(3) == 3
+    assert arch.effective_kernel_size(3, 2) == 5
+    assert arch.effective_kernel_size(5, 3) == 13
+    assert arch.effective_kernel_size(1, 4) == 1  # a 1x1 kernel has no gaps to spread
+    assert arch.conv_output_size(28, 3, dilation=2) == 24  # same as a 5x5 kernel
+    assert arch.conv_output_size(28, 3, 2, 1, 2) == 28  # pad 2 keeps the size
+    assert arch.same_pad(3, 2) == 2 and arch.same_pad(3) == 1 and arch.same_pad(5) == 2
     with pytest.raises(ValueError):
-        arch.transposed_conv_output_size(5, 3, 2, 0, 2)  # a >= s
+        arch.same_pad(2)
     with pytest.raises(ValueError):
-        arch.transposed_conv_output_size(1, 1, 1, 1, 0)  # padding removes everything
+        arch.effective_kernel_size(3, 0)
 
 
 # --------------------------------------------------------------------------- parameter counts
@@ -84,6 +109,20 @@ def test_param_counts_of_lecture_cnn_layers():
     assert arch.dense_param_count(576, 64) == 36_928
     assert arch.dense_param_count(64, 10) == 650
     assert arch.dense_param_count(64, 10, use_bias=False) == 640
+    assert arch.dense_weights_per_neuron(200, 200, 3) == 120_000
+    assert arch.dense_weights_per_neuron(28, 28, 1) == 784
+    assert arch.dense_param_count(784, 10) == 7_850
+
+
+def test_im2col_shapes_alexnet():
+    shapes = arch.im2col_shapes(227, 227, 3, f=11, n_C=96, stride=4)
+    assert shapes["out"] == (55, 55)
+    assert shapes["X_col"] == (363, 3025)
+    assert shapes["W_row"] == (96, 363)
+    assert shapes["product"] == (96, 3025)
+    assert shapes["Z"] == (1, 55, 55, 96)
+    batch = arch.im2col_shapes(9, 11, 3, 3, 4, 1, 2, m=2)  # pad 1, stride 2
+    assert batch["out"] == (5, 6) and batch["X_col"] == (27, 60) and batch["Z"] == (2, 5, 6, 4)
 
 
 def test_lecture_cnn_summary():
@@ -114,6 +153,21 @@ def test_classifier_summaries():
     assert arch.total_params(classic) == 431_242
 
 
+def test_sequential_summary_pad_stride_dilation_and_gap():
+    rows = arch.sequential_summary(
+        (28, 28, 1),
+        [("conv", 8, 3, 1), ("conv", 8, 3, 0, 2), ("conv", 16, 3, 0, 1, 2), ("pool", 2)],
+    )
+    assert [r.shape for r in rows] == [(28, 28, 8), (13, 13, 8), (9, 9, 16), (4, 4, 16)]
+    assert rows[2].params == arch.conv_param_count(3, 8, 16)  # dilation adds no weights
+    gap = arch.sequential_summary((3, 3, 64), [("global_avg_pool",), ("dense", 10)])
+    assert gap[0].shape == (64,) and gap[0].params == 0 and gap[1].params == 650
+    flat = arch.sequential_summary((3, 3, 64), [("flatten",), ("dense", 10)])
+    assert flat[1].params == 5_770
+    with pytest.raises(ValueError):
+        arch.sequential_summary((576,), [("global_avg_pool",)])
+
+
 def test_sequential_summary_errors():
     with pytest.raises(ValueError):
         arch.sequential_summary((28, 28, 1), [("dense", 10)])  # not flattened
@@ -129,8 +183,8 @@ def test_receptive_field_with_pooling():
     assert table == [1, 3, 6, 8, 16, 18]
     assert table[-1] ** 2 == 324
     assert round(100 * arch.receptive_field_fraction(table[-1]), 1) == 41.3
-    # the bottom-up recursion ends at the same patch
-    assert arch.receptive_field_sizes(arch.LECTURE_CNN_FIELD_LAYERS) == [3, 4, 8, 10, 18]
+    # the bottom-up recursion starts at the input pixel and ends at the same patch
+    assert arch.receptive_field_sizes(arch.LECTURE_CNN_FIELD_LAYERS) == [1, 3, 4, 8, 10, 18]
 
 
 def test_receptive_field_without_pooling():
@@ -138,7 +192,48 @@ def test_receptive_field_without_pooling():
     assert table == [1, 3, 5, 7]
     assert table[-1] ** 2 == 49
     assert arch.receptive_field_fraction(table[-1]) == pytest.approx(0.0625)
-    assert arch.receptive_field_sizes(arch.LECTURE_CNN_NO_POOL_FIELD_LAYERS)[-1] == 7
+    assert arch.receptive_field_sizes(arch.LECTURE_CNN_NO_POOL_FIELD_LAYERS) == [1, 3, 5, 7]
+
+
+@pytest.mark.parametrize(
+    "layers",
+    [
+        [],
+        [(3, 1)],
+        [(3, 1), (2, 2), (3, 1)],
+        [(3, 1, 2), (3, 1, 4)],
+        [(5, 2), (3, 1, 2), (2, 2), (3, 3)],
+    ],
+)
+def test_receptive_field_conventions(layers):
+    """Both lists have one entry per layer plus one, start with 1 and end at the same patch."""
+    up = arch.receptive_field_sizes(layers)
+    down = arch.receptive_field_table(layers)
+    assert len(up) == len(down) == len(layers) + 1
+    assert up[0] == down[0] == 1
+    assert up[-1] == down[-1]
+    assert up == sorted(up) and down == sorted(down)
+
+
+def test_receptive_field_dilation():
+    # a 3x3 kernel with dilation 2 sees 5x5; stacking dilations 1, 2, 4 grows 3, 7, 15
+    assert arch.receptive_field_sizes([(3, 1, 2)]) == [1, 5]
+    assert arch.receptive_field_sizes([(3, 1, 1), (3, 1, 2), (3, 1, 4)]) == [1, 3, 7, 15]
+    assert arch.receptive_field_table([(3, 1, 1), (3, 1, 2), (3, 1, 4)])[-1] == 15
+    with pytest.raises(ValueError):
+        arch.receptive_field_sizes([(3, 0)])
+    with pytest.raises(ValueError):
+        arch.receptive_field_sizes([(3, 1, 1, 1)])
+
+
+def test_receptive_field_brute_force():
+    """Which input pixels can change one output unit? Propagate a one-hot map down the stack."""
+    layers = [(3, 1), (2, 2), (3, 1, 2), (2, 2)]
+    reach = {0}  # unit 0 of the last layer
+    for f, stride, *rest in reversed(layers):
+        dilation = rest[0] if rest else 1
+        reach = {u * stride + t * dilation for u in reach for t in range(f)}
+    assert max(reach) - min(reach) + 1 == arch.receptive_field_sizes(layers)[-1]
 
 
 def test_receptive_field_fraction_caps_at_one():
@@ -226,10 +321,29 @@ def test_transposed_formula_matches_keras_and_torch(keras, i, k, s, p, a):
     assert p in (0, k // 2)  # the two paddings Keras can express
     layer = keras.layers.Conv2DTranspose(1, k, strides=s, padding=padding, output_padding=a)
     out = layer(np.zeros((1, i, i + 1, 1), np.float32))
-    expected = arch.transposed_conv_output_size(i, k, s, p, a)
-    assert tuple(out.shape[1:3]) == (expected, arch.transposed_conv_output_size(i + 1, k, s, p, a))
+    expected = arch.transposed_conv_output_size(i, k, p, s, output_padding=a)
+    wider = arch.transposed_conv_output_size(i + 1, k, p, s, output_padding=a)
+    assert tuple(out.shape[1:3]) == (expected, wider)
     module = torch.nn.ConvTranspose2d(1, 1, k, stride=s, padding=p, output_padding=a)
     assert module(torch.zeros(1, 1, i, i)).shape[-1] == expected
+
+
+@pytest.mark.parametrize(
+    ("n", "f", "pad", "stride", "dilation"),
+    [(28, 3, 0, 1, 2), (13, 3, 0, 2, 3), (10, 2, 0, 1, 4), (9, 3, 0, 1, 1), (12, 3, 4, 1, 2)],
+)
+def test_conv_output_size_matches_keras_and_torch(keras, n, f, pad, stride, dilation):
+    torch = pytest.importorskip("torch")
+    expected = arch.conv_output_size(n, f, pad, stride, dilation)
+    if stride == 1 or dilation == 1:  # Keras refuses strides > 1 together with dilation > 1
+        x = np.zeros((1, n + 2 * pad, n + 1 + 2 * pad, 1), np.float32)  # padded by hand
+        layer = keras.layers.Conv2D(1, f, strides=stride, dilation_rate=dilation)
+        assert tuple(layer(x).shape[1:3]) == (
+            expected,
+            arch.conv_output_size(n + 1, f, pad, stride, dilation),
+        )
+    module = torch.nn.Conv2d(1, 1, f, stride=stride, padding=pad, dilation=dilation)
+    assert module(torch.zeros(1, 1, n, n)).shape[-1] == expected
 
 
 def test_keras_lecture_cnn(keras):

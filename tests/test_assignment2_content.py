@@ -13,9 +13,8 @@ import nbformat
 import numpy as np
 import pytest
 
-from autograder.fixtures import run_solution_cells
+from autograder.fixtures import given_namespace, run_solution_cells
 from cnncourse import oracles
-from cnncourse.layers import conv_forward, given_namespace, pool_forward
 from cnncourse.testing import relative_error
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -37,13 +36,34 @@ def _nbgrader(cell) -> dict:
     return cell.get("metadata", {}).get("nbgrader", {})
 
 
+GIVEN = given_namespace("02_conv_backward", "02_conv_backward.ipynb")
+conv_forward, pool_forward = GIVEN["conv_forward"], GIVEN["pool_forward"]
+
+
 @pytest.fixture(scope="module")
 def ref():
-    """Namespace holding the reference solutions of both notebooks."""
-    ns = given_namespace()
+    """Namespace holding the given layers and the reference solutions of both notebooks."""
+    ns = dict(GIVEN)
     for name in NOTEBOOKS:
         run_solution_cells("02_conv_backward", name, ns)
     return ns
+
+
+def test_given_forward_layers_match_torch():
+    """The read-only forward layers of both notebooks agree with PyTorch (and each other)."""
+    other = given_namespace("02_conv_backward", "02_efficient_conv.ipynb")
+    rng = np.random.default_rng(7)
+    A = rng.standard_normal((2, 7, 5, 3))
+    W = rng.standard_normal((3, 3, 3, 4))
+    b = rng.standard_normal((1, 1, 1, 4))
+    for stride, pad in [(1, 0), (2, 1), (3, 2)]:
+        for ns in (GIVEN, other):
+            Z, cache = ns["conv_forward"](A, W, b, {"stride": stride, "pad": pad})
+            np.testing.assert_allclose(Z, oracles.conv_forward(A, W, b, stride, pad), rtol=1e-10)
+            assert cache[0] is A and cache[3] == {"stride": stride, "pad": pad}
+        for mode in ("max", "average"):
+            P, _ = ns["pool_forward"](A, {"f": 2, "stride": stride}, mode=mode)
+            np.testing.assert_allclose(P, oracles.pool_forward(A, 2, stride, mode), rtol=1e-12)
 
 
 def test_metadata_and_points():

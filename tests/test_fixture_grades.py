@@ -58,6 +58,6 @@ def test_fixture_scores(assignment_id, case_name, tmp_path_factory):
         wanted = expect.pop(cell.grade_id, cell.max_score)
         assert cell.score == pytest.approx(wanted), (
             f"{case_name}: {cell.grade_id} earned {cell.score}, expected {wanted} "
-            f"({cell.error}); all: {got}"
+            f"({cell.problem}: {cell.message}); all: {got}"
         )
     assert not expect, f"{case_name}: expected test cells not found: {sorted(expect)}"

@@ -55,7 +55,7 @@ def test_attack_outcome(batch, case_name):
     for cell in result.cells:
         wanted = expect.pop(cell.grade_id, cell.max_score)
         assert cell.score == wanted, (
-            f"{case_name}: {cell.grade_id} {cell.score} != {wanted} ({cell.error})"
+            f"{case_name}: {cell.grade_id} {cell.score} != {wanted} ({cell.problem}: {cell.message})"
         )
     assert not expect
     if "problem" in case:

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import json
+import re
 from pathlib import Path
 
 import pytest
 from conftest import execute_notebook
+from test_lecture_exercises import assert_answers_ran
 
-LECTURES = Path(__file__).resolve().parent.parent / "lectures"
+ROOT = Path(__file__).resolve().parent.parent
+LECTURES = ROOT / "lectures"
+REPRODUCTION = ROOT / "docs" / "reproduction.json"
+TRAINING_CURVES = ROOT / "docs" / "figures" / "training_curves.png"
 NOTEBOOKS = [
     "06_framework_layers.ipynb",
     "07_keras_mnist_cnn.ipynb",
@@ -16,6 +22,55 @@ NOTEBOOKS = [
 ]
 CELL_TIMEOUT_S = 300
 FAST_BUDGET_S = 120  # fast mode targets well under 60 s; allow for a loaded CI machine
+
+#: Figures each lecture draws in fast mode (the reproduction's curves come on top).
+MIN_FIGURES = {
+    "06_framework_layers.ipynb": 7,  # incl. dilated taps, dilated receptive fields
+    "07_keras_mnist_cnn.ipynb": 10,  # incl. layer maps, confusion matrix, mistakes, Grad-CAM, GAP
+    "08_pytorch_mnist_cnn.ipynb": 6,  # incl. saliency / Grad-CAM
+    "09_cropping.ipynb": 6,
+}
+#: Computed figures the lectures state: they must come out of the code, as in the lecture.
+COMPUTED = {
+    "06_framework_layers.ipynb": ["spans 9x9", "see 15x15", "formula, Keras and PyTorch agree"],
+    "07_keras_mnist_cnn.ipynb": ["**93,322**", "**41.3%**", "**6.25%**", "60,554", "18x18"],
+    "08_pytorch_mnist_cnn.ipynb": ["**93,322**"],
+    "09_cropping.ipynb": ["169,098", "431,242", "18x18x1"],
+}
+#: The run of docs/reproduction.json each lecture quotes.
+QUOTED_RUNS = {
+    "07_keras_mnist_cnn.ipynb": ["keras_cnn"],
+    "08_pytorch_mnist_cnn.ipynb": ["torch_cnn", "keras_cnn"],
+    "09_cropping.ipynb": ["cropped", "classic"],
+}
+#: A result typed into prose, e.g. "99.08%": such numbers must be computed.
+TYPED_RESULT = re.compile(r"\d+\.\d+\s*%")
+
+
+def _outputs_text(nb) -> str:
+    parts = []
+    for cell in nb.cells:
+        for out in cell.get("outputs", []):
+            parts.append(out.get("text", ""))
+            data = out.get("data", {})
+            parts.append(data.get("text/markdown", ""))
+            parts.append(data.get("text/plain", ""))
+    return "\n".join(parts)
+
+
+@pytest.mark.parametrize("name", NOTEBOOKS)
+def test_no_results_typed_into_prose(name):
+    """Accuracies and other results in markdown are built by code, never typed by hand."""
+    nbformat = pytest.importorskip("nbformat")
+
+    nb = nbformat.read(LECTURES / name, as_version=4)
+    typed = [
+        (cell.get("id"), match.group(0))
+        for cell in nb.cells
+        if cell.cell_type == "markdown"
+        for match in TYPED_RESULT.finditer(cell.source)
+    ]
+    assert not typed, f"{name}: results typed into markdown: {typed}"
 
 
 @pytest.mark.slow
@@ -41,10 +96,26 @@ def test_lecture_runs_in_fast_mode(name):
         for out in cell.get("outputs", [])
         if out.get("output_type") == "error"
     ]
-    assert not errors
+    assert not errors, [f"{e.get('ename')}: {e.get('evalue')}" for e in errors]
     code_cells = [cell for cell in nb.cells if cell.cell_type == "code"]
     first = "".join(out.get("text", "") for out in code_cells[0].outputs)
     assert "FAST" in first, "setup_notebook did not report fast mode"
+    assert_answers_ran(nb)
+
+    text = _outputs_text(nb)
+    for expected in COMPUTED[name]:
+        assert expected in text, f"{name}: the computed figure {expected!r} is missing"
+
     images = sum("image/png" in out.get("data", {}) for cell in code_cells for out in cell.outputs)
-    assert images >= 3, f"{name} drew only {images} figures"
+    wanted = MIN_FIGURES[name]
+    runs = QUOTED_RUNS.get(name, [])
+    if runs and REPRODUCTION.is_file() and TRAINING_CURVES.is_file():
+        wanted += 1  # the reproduction's training curves
+        results = json.loads(REPRODUCTION.read_text())["runs"]
+        for run in runs:
+            quoted = f"{results[run]['test_accuracy']:.2%}"
+            assert quoted in text, f"{name} does not quote the full run's {run} accuracy {quoted}"
+    elif runs:
+        assert "no full-length reproduction yet" in text
+    assert images >= wanted, f"{name} drew only {images} figures, expected {wanted}"
     assert elapsed < FAST_BUDGET_S, f"{name} took {elapsed:.0f} s in fast mode"

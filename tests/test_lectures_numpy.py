@@ -2,17 +2,21 @@
 
 The notebook runs are slow (a kernel each) and grouped so that ``pytest -n 2 --dist
 loadgroup`` runs them on one worker. The helper checks are fast and test
-``cnncourse.lecture_numpy`` directly: the figures the lectures print come from there.
+``cnncourse.lecture_numpy`` directly (the arithmetic the lectures print is tested with its
+one home, ``cnncourse.architecture``, in ``test_architecture.py``).
 """
 
 from __future__ import annotations
 
+import ast
+import re
 from pathlib import Path
 
 import nbformat
 import numpy as np
 import pytest
 from conftest import execute_notebook
+from test_lecture_exercises import assert_answers_ran
 
 from cnncourse import lecture_numpy as L
 
@@ -28,6 +32,43 @@ NOTEBOOKS = [
 CELL_TIMEOUT_S = 120
 MAX_SECONDS = 60  # the course promises "well under a minute" in fast mode
 MAX_PEAK_MB = 2048  # Binder's hard cap is 2 GB
+#: Names lecture_numpy used to define: arithmetic now in cnncourse.architecture, and vectorised
+#: versions of graded functions that lectures 4-5 now write as teaching code in their cells.
+REMOVED_FROM_LECTURE_NUMPY = (
+    "output_size",
+    "conv_param_count",
+    "dense_param_count",
+    "dense_weights_per_neuron",
+    "receptive_field_sizes",
+    "same_pad",
+    "im2col_shapes",
+    "im2col",
+    "col2im",
+    "conv_forward_im2col",
+    "conv_backward_im2col",
+    "pool_forward_vectorised",
+    "pool_backward_vectorised",
+    "max_mask",
+    "average_spread",
+    "_pool_windows",
+)
+#: Functions the assignments grade (1, 2 and the im2col track, 3): no course helper module
+#: except the lead's given layers may define them.
+GRADED_NAMES = (
+    "zero_pad",
+    "conv_single_step",
+    "conv_forward",
+    "pool_forward",
+    "conv_backward",
+    "create_mask_from_window",
+    "distribute_value",
+    "pool_backward",
+    "im2col",
+    "conv_forward_fast",
+    "conv_backward_fast",
+    "pool_forward_fast",
+    "receptive_field",
+)
 
 
 def execute_lecture(name: str) -> tuple[nbformat.NotebookNode, float, float]:
@@ -60,6 +101,32 @@ def test_saved_without_outputs_and_with_skeleton(name: str) -> None:
         assert heading in text, f"{name} lacks {heading!r}"
     assert "config = setup_notebook(seed=" in text and "FAST = config.fast" in text
     assert "../assignments/" in text, "no link to the assignment that practises the lecture"
+    code = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
+    calls = code.count("load_mnist(")
+    assert code.count("load_mnist(fast=FAST)") == calls, "load_mnist must get fast=FAST"
+
+
+@pytest.mark.parametrize("name", NOTEBOOKS)
+def test_lecture_imports_no_removed_helpers(name: str) -> None:
+    """Arithmetic comes from cnncourse.architecture; graded functions are not imported."""
+    from cnncourse import architecture
+
+    nb = nbformat.read(LECTURES / name, as_version=4)
+    code = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
+    for block in re.findall(r"from cnncourse\.lecture_numpy import \(?([^)]*?)\)?\n", code):
+        for imported in re.findall(r"\w+", block):
+            assert imported in L.__all__, f"{name} imports {imported} from lecture_numpy"
+    called = {
+        node.func.id
+        for cell in nb.cells
+        if cell.cell_type == "code"
+        for node in ast.walk(ast.parse(cell.source))
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
+    }
+    for removed in REMOVED_FROM_LECTURE_NUMPY:
+        if hasattr(architecture, removed):
+            continue  # now imported from its one home
+        assert removed not in called, f"{name} still calls {removed}"
 
 
 # --- executed notebooks ---------------------------------------------------------------------
@@ -82,13 +149,39 @@ def test_lecture_runs_fast(name: str) -> None:
     out = _stdout(nb)
     expected = {
         "01_matrices_images.ipynb": ["120,000 weights per neuron", "FAST"],
-        "02_convolution.ipynb": ["24x24 = 576", "last entry = 74"],
-        "03_forward_numpy.ipynb": ["(4, 28, 28, 4)"],
-        "04_backward_numpy.ipynb": ["gradient check passed"],
+        "02_convolution.ipynb": [
+            "24x24 = 576",
+            "last entry = 74",
+            "PyTorch's conv2d gives the same",
+        ],
+        "03_forward_numpy.ipynb": ["(4, 28, 28, 4)", "single step"],
+        "04_backward_numpy.ipynb": ["gradient check passed", "dA is W placed on the window"],
         "05_im2col.ipynb": ["X_col: (363, 3025)", "W_row: (96, 363)", "55x55x96"],
     }[name]
     for snippet in expected:
         assert snippet in out, f"{name}: {snippet!r} not printed"
+    assert "True" in out and ": False" not in out, f"{name}: a printed check is False"
+    assert_answers_ran(nb)
+    if name == "02_convolution.ipynb":
+        _check_explorer_output(nb)
+    if name == "05_im2col.ipynb":
+        diff = re.search(r"largest difference from autograd: ([0-9.e+-]+)", out)
+        assert diff and float(diff.group(1)) < 1e-10, "im2col backward does not match autograd"
+
+
+def _check_explorer_output(nb: nbformat.NotebookNode) -> None:
+    """Executed without a frontend, the explorer leaves its static PNG and its formula."""
+    (cell,) = [c for c in nb.cells if c.get("id") == "l02-explorer"]
+    (output,) = [o for o in cell.outputs if o.get("output_type") == "execute_result"]
+    assert output.data["image/png"], "the explorer left no static figure"
+    assert output.data["text/plain"].endswith(
+        "n_out = floor((n + 2p - f) / s) + 1 = floor((7 + 2*0 - 3) / 2) + 1 = 3"
+    )
+    try:
+        import ipywidgets  # noqa: F401
+    except ImportError:
+        return
+    assert "application/vnd.jupyter.widget-view+json" in output.data, "no live widget"
 
 
 # --- the numbers the lectures teach -------------------------------------------------------
@@ -98,42 +191,6 @@ def test_matmul_loop_matches_numpy() -> None:
     np.testing.assert_allclose(L.matmul_loop(x, w), x @ w, rtol=1e-12)
     with pytest.raises(ValueError):
         L.matmul_loop(x, x)
-
-
-def test_dense_weights() -> None:
-    assert L.dense_weights_per_neuron(200, 200, 3) == 120_000
-    assert L.dense_weights_per_neuron(28, 28, 1) == 784
-    assert L.dense_param_count(784, 10) == 7_850
-
-
-@pytest.mark.parametrize(
-    ("n_in", "f", "stride", "pad", "n_out"),
-    [
-        (5, 3, 1, 0, 3),
-        (28, 5, 1, 0, 24),
-        (7, 3, 2, 0, 3),
-        (28, 3, 1, 1, 28),
-        (227, 11, 4, 0, 55),
-        (5, 3, 2, 1, 3),
-        (6, 3, 2, 0, 2),  # floor: the last column is never the start of a window
-        (32, 5, 1, 2, 32),
-        (28, 2, 2, 0, 14),
-    ],
-)
-def test_output_size(n_in: int, f: int, stride: int, pad: int, n_out: int) -> None:
-    assert L.output_size(n_in, f, stride, pad) == n_out
-
-
-def test_output_size_agrees_with_layers_module() -> None:
-    from cnncourse import layers
-
-    for n_in in range(3, 12):
-        for f in range(1, 4):
-            for stride in range(1, 4):
-                for pad in range(3):
-                    assert L.output_size(n_in, f, stride, pad) == layers.output_size(
-                        n_in, f, stride, pad
-                    )
 
 
 def test_24x24_positions() -> None:
@@ -169,114 +226,49 @@ def test_kernels() -> None:
     assert (curve == 30).sum() >= 7
 
 
-def test_same_pad_and_params() -> None:
-    assert L.same_pad(3) == 1 and L.same_pad(5) == 2
-    with pytest.raises(ValueError):
-        L.same_pad(2)
-    assert L.conv_param_count(3, 1, 32) == 320
-    assert L.conv_param_count(3, 32, 64) == 18_496
-    assert L.receptive_field_sizes([(3, 1), (3, 1)]) == [1, 3, 5]
-    assert L.receptive_field_sizes([(3, 1), (2, 2), (3, 1)]) == [1, 3, 4, 8]
-
-
-def test_im2col_alexnet_shapes() -> None:
-    shapes = L.im2col_shapes(227, 227, 3, f=11, n_C=96, stride=4)
-    assert shapes["out"] == (55, 55)
-    assert shapes["X_col"] == (363, 3025)
-    assert shapes["W_row"] == (96, 363)
-    assert shapes["product"] == (96, 3025)
-    assert shapes["Z"] == (1, 55, 55, 96)
-
-
-@pytest.mark.parametrize(
-    ("shape", "f", "n_C", "stride", "pad"),
-    [((2, 5, 7, 4), 3, 8, 2, 1), ((3, 9, 8, 2), 2, 3, 3, 0), ((1, 6, 6, 1), 3, 2, 1, 2)],
-)
-def test_im2col_layers_match_loops(shape, f, n_C, stride, pad) -> None:
-    from cnncourse import layers
-
-    rng = np.random.default_rng(3)
-    A = rng.standard_normal(shape)
-    W = rng.standard_normal((f, f, shape[-1], n_C))
-    b = rng.standard_normal((1, 1, 1, n_C))
-    Z_loop, _ = layers.conv_forward(A, W, b, {"stride": stride, "pad": pad})
-    Z = L.conv_forward_im2col(A, W, b, stride, pad)
-    np.testing.assert_allclose(Z, Z_loop, rtol=1e-10, atol=1e-12)
-    X_col = L.im2col(A, f, stride, pad)
-    assert X_col.shape == L.im2col_shapes(*shape[1:], f, n_C, stride, pad, m=shape[0])["X_col"]
-    for mode in ("max", "average"):
-        P_loop, _ = layers.pool_forward(A, {"f": 2, "stride": stride}, mode)
-        np.testing.assert_allclose(L.pool_forward_vectorised(A, 2, stride, mode), P_loop)
-
-
-def _numerical_grad(fun, x: np.ndarray, eps: float = 1e-6) -> np.ndarray:
-    grad = np.zeros_like(x)
-    for idx in np.ndindex(x.shape):
-        old = x[idx]
-        x[idx] = old + eps
-        plus = fun()
-        x[idx] = old - eps
-        minus = fun()
-        x[idx] = old
-        grad[idx] = (plus - minus) / (2 * eps)
-    return grad
-
-
-@pytest.mark.parametrize(("stride", "pad"), [(1, 0), (2, 1), (3, 2)])
-def test_conv_backward_im2col_gradient_check(stride: int, pad: int) -> None:
-    from cnncourse.testing import relative_error
-
-    rng = np.random.default_rng(4)
-    A = rng.standard_normal((2, 7, 6, 2))
-    W = rng.standard_normal((3, 3, 2, 3))
-    b = rng.standard_normal((1, 1, 1, 3))
-    G = rng.standard_normal(L.conv_forward_im2col(A, W, b, stride, pad).shape)
-
-    def cost() -> float:
-        return float(np.sum(L.conv_forward_im2col(A, W, b, stride, pad) * G))
-
-    dA, dW, db = L.conv_backward_im2col(G, A, W, stride, pad)
-    assert relative_error(dA, _numerical_grad(cost, A)) < 1e-7
-    assert relative_error(dW, _numerical_grad(cost, W)) < 1e-7
-    assert relative_error(db, _numerical_grad(cost, b)) < 1e-7
-
-
-@pytest.mark.parametrize("stride", [1, 2, 3])
-@pytest.mark.parametrize("mode", ["max", "average"])
-def test_pool_backward_vectorised_gradient_check(stride: int, mode: str) -> None:
-    from cnncourse.testing import relative_error
-
-    rng = np.random.default_rng(5)
-    A = rng.standard_normal((2, 7, 8, 3))
-    G = rng.standard_normal(L.pool_forward_vectorised(A, 2, stride, mode).shape)
-
-    def cost() -> float:
-        return float(np.sum(L.pool_forward_vectorised(A, 2, stride, mode) * G))
-
-    dA = L.pool_backward_vectorised(G, A, 2, stride, mode)
-    assert relative_error(dA, _numerical_grad(cost, A)) < 1e-7
-
-
-def test_pool_masks() -> None:
-    mask = L.max_mask(np.array([[-1, 2, 3], [2, -3, 2], [1, 5, -2]]))
-    expected = np.zeros((3, 3), dtype=bool)
-    expected[2, 1] = True
-    np.testing.assert_array_equal(mask, expected)
-    spread = L.average_spread(2, (2, 2))
-    np.testing.assert_allclose(spread, np.full((2, 2), 0.5))
-    assert spread.sum() == 2
-
-
 def test_gradient_coverage() -> None:
-    cov1 = L.gradient_coverage(7, 3, 1)
+    from cnncourse import oracles
+
+    cov1 = L.gradient_coverage(7, 3, stride=1)
     assert cov1[3, 3] == 9 and cov1[0, 0] == 1
-    cov2 = L.gradient_coverage(7, 3, 2)
+    cov2 = L.gradient_coverage(7, 3, stride=2)
     assert cov2[2, 2] == 4 and cov2[1, 1] == 1 and cov2.sum() == 9 * 9
-    cov3 = L.gradient_coverage(7, 3, 3)
+    cov3 = L.gradient_coverage(7, 3, stride=3)
     assert cov3[6].sum() == 0  # the last row is never in a window
     ones = np.ones((1, 7, 7, 1))
-    dA, _, _ = L.conv_backward_im2col(np.ones((1, 3, 3, 1)), ones, np.ones((3, 3, 1, 1)), 2, 0)
-    np.testing.assert_array_equal(dA[0, :, :, 0], cov2)
+    dA, _, _ = oracles.conv_backward(
+        ones, np.ones((3, 3, 1, 1)), np.zeros((1, 1, 1, 1)), 2, 0, np.ones((1, 3, 3, 1))
+    )
+    np.testing.assert_allclose(dA[0, :, :, 0], cov2)
+    with pytest.raises(ValueError):
+        L.gradient_coverage(2, 3)
+
+
+def test_keyword_only_window_arguments() -> None:
+    """pad and stride are keyword-only: no argument order to get wrong."""
+    x, k = L.worked_example_74()
+    with pytest.raises(TypeError):
+        L.correlate2d(x, k, 2)  # type: ignore[misc]
+    with pytest.raises(TypeError):
+        L.gradient_coverage(7, 3, 2)  # type: ignore[misc]
+    assert L.correlate2d(x, k, pad=1, stride=2).shape == (4, 4)
+    with pytest.raises(ValueError):
+        L.correlate2d(np.ones((2, 2)), np.ones((3, 3)))
+
+
+def test_no_duplicate_arithmetic_or_graded_functions() -> None:
+    from cnncourse import architecture, explorer
+
+    for name in REMOVED_FROM_LECTURE_NUMPY:
+        assert not hasattr(L, name), f"lecture_numpy.{name} is back"
+    for module in (L, architecture, explorer):
+        for name in GRADED_NAMES:
+            assert not hasattr(module, name), (
+                f"{module.__name__}.{name} gives a graded function away"
+            )
+    # the arithmetic the lectures print lives once
+    assert architecture.conv_output_size(5, 3, 2, 1) == 7
+    assert architecture.receptive_field_sizes([(3, 1), (2, 2), (3, 1)]) == [1, 3, 4, 8]
 
 
 def test_softmax_and_relu() -> None:

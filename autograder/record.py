@@ -1,13 +1,15 @@
-"""The grader's single writer: copies workers' scores into the real nbgrader gradebook.
+"""Record: the grader's single writer copies workers' scores into the nbgrader gradebook.
 
 Workers grade into private scratch gradebooks; only this process writes the class
 gradebook (SQLite by default, or any SQLAlchemy URL nbgrader accepts, e.g. PostgreSQL).
-Each finished submission is committed, then journalled as ``results/<student>__<id>.json``
-so that a batch killed midway resumes where it stopped, without duplicates.
+Each finished submission is committed, then journalled in ``results/`` (one JSON file per
+submission, named by a hash of student and assignment so that any folder name works) so
+that a batch killed midway resumes where it stopped, without duplicates.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import random
@@ -81,7 +83,10 @@ class GradebookWriter:
         self.results_dir.mkdir(parents=True, exist_ok=True)
 
     def journal_path(self, student: str, assignment: str) -> Path:
-        return self.results_dir / f"{student}__{assignment}.json"
+        key = json.dumps([student, assignment]).encode("utf-8", "backslashreplace")
+        digest = hashlib.sha256(key).hexdigest()[:24]
+        prefix = "".join(c if c.isalnum() or c in "-_" else "_" for c in student)[:40]
+        return self.results_dir / f"{prefix}__{digest}.json"
 
     def is_done(self, student: str, assignment: str) -> bool:
         path = self.journal_path(student, assignment)
@@ -105,7 +110,7 @@ class GradebookWriter:
                         cell.grade_id, cell.notebook, result.assignment, result.student
                     )
                     grade.auto_score = cell.score
-                    grade.needs_manual_grade = cell.error == "needs manual grading"
+                    grade.needs_manual_grade = cell.needs_manual
                 gb.db.commit()
             for kind, files in (("autograded", result.autograded), ("feedback", result.feedback)):
                 folder = self.out_dir / kind / result.student / result.assignment
@@ -117,16 +122,21 @@ class GradebookWriter:
         payload.pop("feedback")
         path = self.journal_path(result.student, result.assignment)
         tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(payload, indent=1, sort_keys=True), encoding="utf-8")
+        tmp.write_text(
+            json.dumps(payload, indent=1, sort_keys=True, ensure_ascii=True), encoding="utf-8"
+        )
         tmp.replace(path)  # atomic: a kill leaves the old entry or the new one
 
     def load_results(self) -> list[SubmissionResult]:
         results = []
         for path in sorted(self.results_dir.glob("*.json")):
-            data = json.loads(path.read_text(encoding="utf-8"))
-            data.setdefault("autograded", {})
-            data.setdefault("feedback", {})
-            results.append(SubmissionResult.from_json(data))
+            try:
+                data = json.loads(path.read_text(encoding="utf-8"))
+                data.setdefault("autograded", {})
+                data.setdefault("feedback", {})
+                results.append(SubmissionResult.from_json(data))
+            except (OSError, ValueError, TypeError, KeyError):
+                continue  # a torn or foreign file: that submission is graded again
         return results
 
 

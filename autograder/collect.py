@@ -1,0 +1,200 @@
+"""Collect results: run the student's functions in the kernel on the grader's inputs.
+
+:class:`KernelCalls` is the grader's :class:`~cnncourse.checks.engine.Runner`. For a batch
+of cases it builds the inputs *here*, writes them as plain data into a fresh folder of the
+result channel (a folder the sandbox shares with the grader), asks the kernel to run
+:func:`cnncourse.checks.channel.run_probe` on them (its source is sent with the request, so
+nothing in the kernel's own files is trusted), and reads the result file back without
+following links, within a size limit, refusing pickle. Anything missing, malformed,
+oversized or duplicated becomes a named failure of those cases; nothing the kernel writes
+can do more than fail its own cases.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import stat
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from cnncourse.checks import channel
+from cnncourse.checks.engine import Case, Runner, Spec
+
+PROBE_SOURCE = Path(channel.__file__).read_text(encoding="utf-8")
+
+
+class ProbeTimeout(Exception):
+    """The kernel did not answer within the test cell's time budget."""
+
+
+def read_regular_file(path: Path, max_bytes: int) -> bytes:
+    """The bytes of ``path`` if it is a regular file (never a link) of at most ``max_bytes``.
+
+    Raises ``FileNotFoundError``, ``IsADirectoryError`` (anything not a regular file, links
+    included) or ``OverflowError`` (too large).
+    """
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise IsADirectoryError(f"{path.name} is not a regular file")
+        if info.st_size > max_bytes:
+            raise OverflowError(f"{info.st_size} bytes")
+        chunks, total = [], 0
+        while chunk := os.read(fd, 1 << 20):
+            total += len(chunk)
+            if total > max_bytes:
+                raise OverflowError(f"over {max_bytes} bytes")
+            chunks.append(chunk)
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
+
+
+def _probe_code(request: str, result: str) -> str:
+    return (
+        "_cnn_probe = {}\n"
+        f"exec(compile({PROBE_SOURCE!r}, '<grader probe>', 'exec'), _cnn_probe)\n"
+        f"_cnn_probe['run_probe'](globals(), {request!r}, {result!r})\n"
+        "del _cnn_probe\n"
+    )
+
+
+def _text(value, limit: int = channel.MAX_STRING) -> str:
+    return value[:limit] if type(value) is str else ""
+
+
+def _clean(item: dict) -> dict:
+    """An outcome from the kernel with every field of the expected type (or dropped)."""
+    error = item.get("error")
+    forbidden = item.get("forbidden")
+    return {
+        "status": item["status"],
+        "value": item.get("value"),
+        "args_after": item.get("args_after"),
+        "forbidden": [_text(f, 100) for f in forbidden] if type(forbidden) is list else [],
+        "error": {k: _text(error.get(k)) for k in ("type", "message", "where")}
+        if type(error) is dict
+        else None,
+    }
+
+
+def _channel_failure(name: str, message: str) -> dict:
+    return {"status": "channel", "problem": name, "message": message}
+
+
+class KernelCalls(Runner):
+    """Runs cases in the kernel through the result channel.
+
+    Args:
+        execute: ``execute(code, timeout_s) -> reply or None`` runs code silently in the
+            kernel (raises nbclient's ``DeadKernelError`` if it dies).
+        channel_dir: the folder shared with the sandbox.
+        deadline: ``time.monotonic()`` value after which no more requests are sent.
+        max_bytes: largest result file accepted.
+    """
+
+    def __init__(
+        self,
+        execute: Callable[[str, float], dict | None],
+        channel_dir: Path,
+        deadline: float,
+        max_bytes: int = channel.DEFAULT_MAX_BYTES,
+    ):
+        self.execute = execute
+        self.channel_dir = Path(channel_dir)
+        self.deadline = deadline
+        self.max_bytes = max_bytes
+        self.requests = 0
+
+    def timed(self, spec: Spec, case: Case, repeats: int = 3) -> float:
+        """The best round-trip time of ``repeats`` requests of one call each, measured
+        here (the kernel's own clock is not trusted); a failed call counts as infinite."""
+        best = float("inf")
+        for _ in range(repeats):
+            start = time.monotonic()
+            outcome = self.run(spec, [case])[0]
+            if outcome.get("status") == "returned":
+                best = min(best, time.monotonic() - start)
+        return best
+
+    def run(self, spec: Spec, cases: Sequence[Case]) -> list[dict]:
+        calls = []
+        for i, case in enumerate(cases):
+            args, kwargs = spec.build(case)
+            calls.append({"id": i, "target": spec.target, "args": list(args), "kwargs": kwargs})
+        request = {"calls": calls, "forbidden": list(spec.forbidden)}
+        folder = self.channel_dir / secrets.token_hex(8)
+        folder.mkdir(mode=0o700)
+        request_path = folder / "request.npz"
+        result_path = folder / "result.npz"
+        request_path.write_bytes(channel.pack(request))
+        remaining = self.deadline - time.monotonic()
+        if remaining <= 0:
+            raise ProbeTimeout("no time left for this test cell")
+        self.requests += 1
+        reply = self.execute(_probe_code(str(request_path), str(result_path)), remaining)
+        if reply is None:
+            raise ProbeTimeout("the kernel did not answer in time")
+        return self._read(folder, result_path, len(calls), reply)
+
+    def _read(self, folder: Path, result_path: Path, n_calls: int, reply: dict) -> list[dict]:
+        names = sorted(os.listdir(folder))
+        if names != ["request.npz", "result.npz"]:
+            if "result.npz" not in names:
+                content = reply.get("content", {})
+                why = ""
+                if content.get("status") == "error":
+                    why = f" (the request raised {content.get('ename')}: {content.get('evalue')})"
+                failure = _channel_failure("ResultMissing", f"the kernel wrote no result{why}")
+            else:
+                extra = ", ".join(n for n in names if n not in ("request.npz", "result.npz"))
+                failure = _channel_failure(
+                    "ResultDuplicated", f"unexpected files in the result folder: {extra[:200]}"
+                )
+            return [failure] * n_calls
+        try:
+            data = read_regular_file(result_path, self.max_bytes)
+        except OverflowError:
+            return [_channel_failure("ResultTooLarge", "the result is over the size limit")] * (
+                n_calls
+            )
+        except OSError as exc:
+            return [_channel_failure("ResultMalformed", f"unreadable result ({exc})")] * n_calls
+        try:
+            result = channel.unpack(data, self.max_bytes)
+        except channel.ChannelError as exc:
+            name = "ResultTooLarge" if "limit" in str(exc) else "ResultMalformed"
+            return [_channel_failure(name, f"the result is not plain data: {exc}")] * n_calls
+        return self._outcomes(result, n_calls)
+
+    @staticmethod
+    def _outcomes(result, n_calls: int) -> list[dict]:
+        items = result.get("calls") if type(result) is dict else None
+        if type(items) is not list:
+            return [_channel_failure("ResultMalformed", "the result has no list of calls")] * (
+                n_calls
+            )
+        by_id: dict[int, dict] = {}
+        for item in items:
+            if type(item) is not dict or type(item.get("id")) is not int:
+                return [_channel_failure("ResultMalformed", "a call without an id")] * n_calls
+            if item["id"] in by_id:
+                return [
+                    _channel_failure("ResultDuplicated", f"case {item['id']} answered twice")
+                ] * n_calls
+            by_id[item["id"]] = item
+        outcomes = []
+        for i in range(n_calls):
+            item = by_id.get(i)
+            if item is None:
+                outcomes.append(_channel_failure("ResultMissing", f"no result for case {i}"))
+            elif item.get("status") not in ("returned", "raised", "missing"):
+                outcomes.append(_channel_failure("ResultMalformed", f"case {i}: unknown status"))
+            else:
+                outcomes.append(_clean(item))
+        if len(by_id) > n_calls:
+            return [_channel_failure("ResultDuplicated", "more results than cases")] * n_calls
+        return outcomes

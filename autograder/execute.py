@@ -1,0 +1,352 @@
+"""Execute a submission: its cells in a sandboxed kernel, its test cells by the grader.
+
+:class:`SandboxedExecute` replaces nbgrader's ``Execute`` preprocessor. It starts the
+kernel in the sandbox (:mod:`autograder.sandbox`), runs the student's cells in order under
+the limits (:mod:`autograder.limits`), and at every test cell does *not* run the cell's
+code: it asks :func:`autograder.decide.decide_cell` for the grader's verdict, which runs
+the student's functions on the grader's inputs and compares in the grader's process. The
+verdicts go to ``resources["autograder_verdicts"]`` for :class:`~autograder.nbgrader_steps.
+SaveVerdicts`; the problems (limits hit, ...) go to ``report_file``.
+
+A kernel that dies or hits a limit is restarted and the cells that finished before are
+replayed, all within the notebook's deadline; the cell that caused it is reported by name.
+"""
+
+from __future__ import annotations
+
+import json
+import queue
+import subprocess
+import time
+from pathlib import Path
+
+from jupyter_client.manager import AsyncKernelManager
+from jupyter_core.utils import ensure_async, run_sync
+from nbclient.client import NotebookClient
+from nbclient.exceptions import DeadKernelError
+from nbformat import NotebookNode
+from nbgrader import utils
+from nbgrader.preprocessors import Execute
+from traitlets import Any, Dict, Unicode
+
+from cnncourse.checks.registry import notebook_policy
+
+from .collect import KernelCalls, ProbeTimeout
+from .decide import CellVerdict, decide_cell
+from .limits import Limits
+from .problems import Problem
+from .sandbox import Sandbox, hidden_paths
+from .watchdog import Watchdog
+
+# iopub messages that carry no output (never counted against the output limits)
+_NOT_OUTPUT = {"status", "execute_input"}
+
+
+class SandboxedKernelManager(AsyncKernelManager):
+    """A kernel manager whose kernel command is wrapped by a :class:`Sandbox`."""
+
+    sandbox = Any(None, allow_none=True)
+
+    def format_kernel_cmd(self, extra_arguments=None):
+        cmd = super().format_kernel_cmd(extra_arguments)
+        return self.sandbox.wrap(cmd) if self.sandbox is not None else cmd
+
+
+def _error_output(ename: str, evalue: str) -> NotebookNode:
+    return NotebookNode(
+        output_type="error", ename=ename, evalue=evalue, traceback=[f"{ename}: {evalue}"]
+    )
+
+
+class _Restart(Exception):
+    """Leave the kernel's with-block: start a fresh kernel and replay."""
+
+
+class SandboxedExecute(Execute):
+    """nbgrader's Execute, run in a sandbox with limits; test cells decided by the grader."""
+
+    workdir = Unicode("", help="The student's working folder (kernel cwd).").tag(config=True)
+    runtime_dir = Unicode("", help="Connection file, sockets, result channel.").tag(config=True)
+    limits = Dict({}, help="Limits (see autograder.limits.Limits) as a dict.").tag(config=True)
+    bwrap = Unicode("", help="bubblewrap binary, or '' for no filesystem sandbox.").tag(config=True)
+    report_file = Unicode("", help="Where to write the problems as JSON.").tag(config=True)
+    secret = Unicode("", help="Seeds the grader's cases (never sent to the kernel).").tag(
+        config=True
+    )
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("kernel_manager_class", SandboxedKernelManager)
+        super().__init__(*args, **kwargs)
+
+    # -- kernel start -------------------------------------------------------------------
+    @property
+    def _limits(self) -> Limits:
+        return Limits(**self.limits)
+
+    @property
+    def channel_dir(self) -> Path:
+        return Path(self.runtime_dir) / "channel"
+
+    def create_kernel_manager(self):
+        km = super().create_kernel_manager()
+        runtime = Path(self.runtime_dir)
+        runtime.mkdir(parents=True, exist_ok=True)
+        self.channel_dir.mkdir(exist_ok=True)
+        km.sandbox = Sandbox(
+            workdir=Path(self.workdir),
+            runtime_dir=runtime,
+            limits=self._limits,
+            bwrap=self.bwrap or None,
+            hidden=hidden_paths(notebook_policy(self._notebook)),
+        )
+        # Unix sockets: the kernel has no network namespace, so TCP would not reach it.
+        km.transport = "ipc"
+        km.ip = str(runtime / "kernel-ipc")
+        km.connection_file = str(runtime / "kernel.json")
+        return km
+
+    async def async_start_new_kernel(self, **kwargs):
+        # The kernel starts in the student's folder, never next to the graded notebook.
+        kwargs["cwd"] = self.workdir
+        # The kernel's console chatter is not the student's output (that comes over the
+        # kernel protocol): keep it off the grader's terminal.
+        kwargs["stdout"] = subprocess.DEVNULL
+        kwargs["stderr"] = subprocess.DEVNULL
+        await super().async_start_new_kernel(**kwargs)
+
+    # nbclient binds its sync wrapper to the base coroutine: rebind it to the override.
+    start_new_kernel = run_sync(async_start_new_kernel)
+
+    # -- silent requests (replays and the grader's calls) --------------------------------
+    async def _async_silent(self, code: str, timeout: float) -> dict | None:
+        """Run ``code`` without output or history; its reply, or None after ``timeout``."""
+        msg_id = self.kc.execute(code, silent=True, store_history=False, allow_stdin=False)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                msg = await ensure_async(self.kc.shell_channel.get_msg(timeout=0.5))
+            except queue.Empty:
+                await self._async_check_alive()  # raises DeadKernelError if it died
+                continue
+            if msg["parent_header"].get("msg_id") == msg_id:
+                return msg
+        return None
+
+    def silent(self, code: str, timeout: float) -> dict | None:
+        return run_sync(self._async_silent)(code, max(timeout, 0.1))
+
+    # -- output limits (display updates and widget messages included) --------------------
+    def process_message(self, msg, cell, cell_index):
+        msg_type = msg.get("msg_type") or msg.get("header", {}).get("msg_type", "")
+        if msg_type in _NOT_OUTPUT:
+            return super().process_message(msg, cell, cell_index)
+        size = len(json.dumps(msg.get("content", {}), default=str))
+        used = self._output_bytes.get(cell_index, 0) + size
+        self._output_bytes[cell_index] = used
+        self._notebook_output += size
+        limits = self._limits
+        over_cell = used > limits.output_kb * 1024
+        over_notebook = self._notebook_output > limits.notebook_output_kb * 1024
+        if not (over_cell or over_notebook):
+            return super().process_message(msg, cell, cell_index)
+        if cell_index not in self._truncated:
+            self._truncated.add(cell_index)
+            where = (
+                f"{limits.output_kb} KB for this cell"
+                if over_cell
+                else f"{limits.notebook_output_kb} KB for the notebook"
+            )
+            self._problem(cell_index, "OutputLimit", f"output over {where} was dropped")
+            cell.outputs.append(
+                NotebookNode(
+                    output_type="stream",
+                    name="stdout",
+                    text="\n[grader: further output was dropped (OutputLimit)]\n",
+                )
+            )
+        return None
+
+    # -- bookkeeping --------------------------------------------------------------------
+    def _problem(self, cell_index: int | None, name: str, message: str) -> None:
+        cell = ""
+        if cell_index is not None:
+            cell = (
+                self.nb.cells[cell_index]
+                .get("metadata", {})
+                .get("nbgrader", {})
+                .get("grade_id", f"cell {cell_index + 1}")
+            )
+        self.problems.append(Problem(name, message, cell, self._notebook))
+
+    def _remaining(self) -> float:
+        return self._deadline - time.monotonic()
+
+    # -- the run ------------------------------------------------------------------------
+    def preprocess(self, nb, resources=None, km=None):
+        NotebookClient.__init__(self, nb, km)
+        self.reset_execution_trackers()
+        self._check_assign_resources(resources)
+        limits = self._limits
+        self.problems: list[Problem] = []
+        self.verdicts: dict[str, CellVerdict] = {}
+        self._output_bytes: dict[int, int] = {}
+        self._notebook_output = 0
+        self._truncated: set[int] = set()
+        self._notebook = str(resources.get("unique_key", ""))
+        self._student = str(resources.get("nbgrader", {}).get("student", ""))
+        self._deadline = time.monotonic() + limits.notebook_timeout_s
+        self.peak_mb = 0.0
+        pending = [i for i, c in enumerate(self.nb.cells) if c.cell_type == "code"]
+        done: list[int] = []  # cells that ran to the end: replayed after a restart
+        restarts = 0
+        while pending:
+            if restarts > limits.max_restarts:
+                self._skip(pending, "KernelDied", f"not run: {limits.max_restarts} restarts used")
+                break
+            if self._remaining() <= 0:
+                self._skip(pending, "NotebookTimeLimit", "not run: the notebook used its time")
+                break
+            restarts += 1
+            self.km = None
+            with self.setup_kernel():
+                watchdog = self._start_watchdog()
+                try:
+                    info = self.wait_for_reply(self.kc.kernel_info())
+                    self.nb.metadata["language_info"] = info["content"]["language_info"]
+                    self._replay(done, watchdog)
+                    self._run_pending(pending, done, watchdog)
+                except _Restart:
+                    pass
+                finally:
+                    watchdog.stop()
+                    self.peak_mb = max(self.peak_mb, watchdog.peak_mb)
+        self.set_widgets_metadata()
+        resources["autograder_verdicts"] = self.verdicts
+        if self.report_file:
+            report = Path(self.report_file)
+            report.with_name(f"{report.stem}-{self._notebook}.json").write_text(
+                json.dumps(
+                    {
+                        "notebook": self._notebook,
+                        "problems": [p.to_json() for p in self.problems],
+                        "peak_mb": self.peak_mb,
+                        "verdicts": {
+                            k: {
+                                "passed": v.passed,
+                                "problem": v.problem,
+                                "message": v.message,
+                                "cause": v.cause,
+                            }
+                            for k, v in self.verdicts.items()
+                        },
+                    }
+                ),
+                encoding="utf-8",
+            )
+        return self.nb, self.resources
+
+    def _start_watchdog(self) -> Watchdog:
+        process = getattr(self.km.provisioner, "process", None)
+        folders = [self.runtime_dir] + ([] if self.bwrap else [self.workdir])
+        watchdog = Watchdog(process.pid, self._limits, folders=folders)
+        watchdog.start()
+        return watchdog
+
+    def _skip(self, pending: list[int], name: str, message: str) -> None:
+        for index in pending:
+            self.nb.cells[index].outputs = [_error_output(name, message)]
+        if pending:
+            self._problem(pending[0], name, f"{message} ({len(pending)} cell(s))")
+        pending.clear()
+
+    def _replay(self, done: list[int], watchdog: Watchdog) -> None:
+        """Re-run the cells that finished before a restart, within the notebook's time."""
+        for index in list(done):
+            budget = min(self._limits.cell_timeout_s, self._remaining())
+            if budget <= 0:
+                raise _Restart  # the loop above reports NotebookTimeLimit
+            try:
+                reply = self.silent(self.nb.cells[index].source, budget)
+            except DeadKernelError:
+                # The kernel dies when this cell runs again: keep it out of later replays.
+                done.remove(index)
+                self._problem(index, "KernelDied", "the kernel died replaying this cell")
+                raise _Restart from None
+            if reply is None:
+                done.remove(index)
+                self._problem(index, "CellTimeLimit", "replaying this cell ran out of time")
+                raise _Restart
+
+    def _run_pending(self, pending: list[int], done: list[int], watchdog: Watchdog) -> None:
+        limits = self._limits
+        while pending:
+            index = pending[0]
+            cell = self.nb.cells[index]
+            if self._remaining() <= 0:
+                self._skip(pending, "NotebookTimeLimit", "not run: the notebook used its time")
+                return
+            self.timeout = max(1, int(min(limits.cell_timeout_s, self._remaining())))
+            try:
+                if utils.is_grade(cell):
+                    self._decide(cell, index)
+                else:
+                    self.execute_cell(cell, index, store_history=True)
+            except DeadKernelError:
+                pending.pop(0)
+                problem = watchdog.problem or Problem(
+                    "KernelDied",
+                    "the kernel exited while running this cell (os._exit, a crash, a limit)",
+                )
+                cell.outputs.append(_error_output(problem.name, problem.message))
+                self._problem(index, problem.name, problem.message)
+                self._fail_verdict(cell, problem)
+                raise _Restart from None
+            except ProbeTimeout as exc:
+                pending.pop(0)
+                message = f"the checks of this cell did not finish in time ({exc})"
+                cell.outputs = [_error_output("CellTimeLimit", message)]
+                self._problem(index, "CellTimeLimit", message)
+                self._fail_verdict(cell, Problem("CellTimeLimit", message))
+                raise _Restart from None
+            except Exception as exc:  # an execution timeout, or no reply after an interrupt
+                pending.pop(0)
+                message = f"over {self.timeout} s or unresponsive ({type(exc).__name__})"
+                cell.outputs.append(_error_output("CellTimeLimit", message))
+                self._problem(index, "CellTimeLimit", message)
+                raise _Restart from None
+            pending.pop(0)
+            if utils.is_grade(cell):
+                continue  # the grader's calls are never replayed
+            if any(o.get("ename") == "MemoryError" for o in cell.get("outputs", [])):
+                self._problem(
+                    index, "MemoryLimit", f"MemoryError at the {limits.memory_mb} MB limit"
+                )
+                raise _Restart  # the memory may still be held: restart without this cell
+            done.append(index)
+
+    def _fail_verdict(self, cell, problem: Problem) -> None:
+        if utils.is_grade(cell):
+            grade_id = cell.metadata["nbgrader"]["grade_id"]
+            self.verdicts[grade_id] = CellVerdict(grade_id, False, problem.name, problem.message)
+
+    def _decide(self, cell, index: int) -> None:
+        grade_id = cell.metadata["nbgrader"]["grade_id"]
+        deadline = time.monotonic() + min(self._limits.cell_timeout_s, self._remaining())
+        runner = KernelCalls(
+            self.silent, self.channel_dir, deadline, self._limits.result_mb * 2**20
+        )
+        try:
+            verdict = decide_cell(
+                self._notebook, grade_id, self.nb.cells, runner, self.secret, self._student
+            )
+        except (DeadKernelError, ProbeTimeout):
+            raise
+        except Exception as exc:  # a bug of the grader's: say so, never blame the student
+            verdict = CellVerdict(
+                grade_id, False, "GraderError", f"the grader failed: {type(exc).__name__}: {exc}"
+            )
+        self.verdicts[grade_id] = verdict
+        cell.outputs = verdict.outputs()
+        cell.execution_count = None
+        if not verdict.passed and verdict.problem not in ("CheckFailed", "MissingFunction"):
+            self._problem(index, verdict.problem, verdict.message.splitlines()[0][:300])

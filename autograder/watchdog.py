@@ -1,0 +1,185 @@
+"""Watch a kernel's process tree and files: memory, processes, disk. Kill it at a limit.
+
+The kernel runs in its own process tree (a bubblewrap sandbox with its own pid namespace,
+or at least its own session). A :class:`Watchdog` thread polls that tree from the grader
+and kills all of it when it uses more memory or processes than allowed, or writes more
+than allowed into the folders it can write to; :attr:`Watchdog.problem` then names the
+limit. :func:`kill_new_children` removes whatever the kernel left behind.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import signal
+import threading
+import time
+from pathlib import Path
+
+from .limits import Limits
+from .problems import Problem
+
+
+def descendants(root_pid: int) -> list[int]:
+    """``root_pid`` and every process below it (from /proc)."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as fh:
+                stat = fh.read().decode(errors="replace")
+            ppid = int(stat.rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+        children.setdefault(ppid, []).append(int(entry))
+    found, todo = [], [root_pid]
+    while todo:
+        pid = todo.pop()
+        found.append(pid)
+        todo.extend(children.get(pid, []))
+    return found
+
+
+def memory_kb(pid: int) -> int:
+    """Proportional set size (shared pages split between sharers), else RSS, in KB."""
+    for path, key in ((f"/proc/{pid}/smaps_rollup", "Pss:"), (f"/proc/{pid}/status", "VmRSS:")):
+        try:
+            with open(path, encoding="ascii", errors="replace") as fh:
+                for line in fh:
+                    if line.startswith(key):
+                        return int(line.split()[1])
+        except OSError:
+            continue
+    return 0
+
+
+def folder_bytes(folder: Path, cap: int) -> int:
+    """Bytes in regular files below ``folder`` (stops counting past ``cap``; no links)."""
+    total = 0
+    stack = [str(folder)]
+    while stack and total <= cap:
+        try:
+            entries = list(os.scandir(stack.pop()))
+        except OSError:
+            continue
+        for entry in entries:
+            try:
+                if entry.is_dir(follow_symlinks=False):
+                    stack.append(entry.path)
+                elif entry.is_file(follow_symlinks=False):
+                    total += entry.stat(follow_symlinks=False).st_blocks * 512
+            except OSError:
+                continue
+    return total
+
+
+class Watchdog(threading.Thread):
+    """Polls the kernel's process tree and writable folders; kills it at a limit."""
+
+    def __init__(self, root_pid: int, limits: Limits, folders=(), interval: float = 0.1):
+        super().__init__(daemon=True)
+        self.root_pid = root_pid
+        self.limits = limits
+        self.folders = [Path(f) for f in folders]
+        self.interval = interval
+        self.problem: Problem | None = None
+        self.peak_mb = 0.0
+        self._stop_event = threading.Event()
+
+    def run(self) -> None:
+        disk_cap = self.limits.disk_mb * 2**20
+        next_disk = 0.0
+        while not self._stop_event.wait(self.interval):
+            pids = descendants(self.root_pid)
+            used_mb = sum(memory_kb(p) for p in pids) / 1024
+            self.peak_mb = max(self.peak_mb, used_mb)
+            # Processes first: forked children share memory, so their summed size overstates it.
+            if len(pids) > self.limits.max_processes:
+                self._kill(
+                    Problem(
+                        "ProcessLimit",
+                        f"{len(pids)} processes (limit {self.limits.max_processes})",
+                    )
+                )
+            elif used_mb > self.limits.memory_mb:
+                self._kill(
+                    Problem(
+                        "MemoryLimit", f"used {used_mb:.0f} MB (limit {self.limits.memory_mb} MB)"
+                    )
+                )
+            elif self.folders and time.monotonic() >= next_disk:
+                next_disk = time.monotonic() + 0.5
+                written = sum(folder_bytes(f, disk_cap) for f in self.folders)
+                if written > disk_cap:
+                    self._kill(
+                        Problem(
+                            "DiskLimit",
+                            f"wrote over {self.limits.disk_mb} MB of files "
+                            f"(limit {self.limits.disk_mb} MB)",
+                        )
+                    )
+
+    def _kill(self, problem: Problem) -> None:
+        self.problem = problem
+        kill_tree(self.root_pid)
+        self._stop_event.set()
+
+    def stop(self) -> None:
+        self._stop_event.set()
+
+
+def kill_tree(root_pid: int) -> None:
+    """SIGKILL ``root_pid`` and everything below it, until nothing is left."""
+    for _ in range(20):  # a fork bomb keeps forking: kill until nothing is left
+        pids = descendants(root_pid)
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
+        if len(pids) <= 1 and not Path(f"/proc/{root_pid}").exists():
+            break
+        time.sleep(0.01)
+
+
+def become_subreaper() -> bool:
+    """Make orphaned descendants of this process its children (Linux prctl), so that a
+    daemon the kernel forked cannot escape :func:`kill_new_children`."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        return libc.prctl(36, 1, 0, 0, 0) == 0  # PR_SET_CHILD_SUBREAPER
+    except (OSError, AttributeError):
+        return False
+
+
+def children() -> set[int]:
+    """Direct children of this process."""
+    me = os.getpid()
+    return {pid for pid in descendants(me) if pid != me and _parent(pid) == me}
+
+
+def _parent(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            return int(fh.read().decode(errors="replace").rsplit(")", 1)[1].split()[1])
+    except (OSError, IndexError, ValueError):
+        return -1
+
+
+def kill_new_children(before: set[int]) -> int:
+    """Kill every child process (and its tree) that was not there in ``before``."""
+    killed = 0
+    for _ in range(5):
+        new = children() - before
+        if not new:
+            break
+        for pid in new:
+            kill_tree(pid)
+            killed += 1
+        for pid in new:
+            try:
+                os.waitpid(pid, os.WNOHANG)
+            except OSError:
+                pass
+    return killed

@@ -1,0 +1,56 @@
+"""Checks of the graded functions: what students run in the notebook, and what the grader
+decides with, from one description per function.
+
+In a notebook's test cell::
+
+    from cnncourse.checks import verify
+    verify("conv_forward", conv_forward)
+
+runs the reference example, the configurations public versions of the assignment get wrong
+(stride 2 and 3, pad 0, non-square inputs, ties), and random configurations drawn now, and
+compares with the oracle (PyTorch in float64, or a direct formula). When something is
+wrong it shrinks the failure to the smallest case it can find, names the likely cause when
+it is a known mistake (:mod:`cnncourse.checks.misconceptions`) and shows expected vs got on
+a small slice.
+"""
+
+from __future__ import annotations
+
+import secrets
+
+from ..testing import CheckError
+from .engine import DirectRunner, Verdict, check
+from .registry import get_spec
+
+
+def verify(
+    name: str,
+    function,
+    *,
+    seed: int | None = None,
+    n_random: int | None = None,
+    hidden: bool = False,
+) -> Verdict:
+    """Check ``function`` against the spec ``name``; raise :class:`CheckError` if it fails.
+
+    ``seed`` draws the random cases (a new one each call unless given: the message says
+    which, so a failure can be repeated with ``verify(name, function, seed=...)``).
+    ``hidden`` adds the spec's hidden configurations (used by the hidden tests).
+    """
+    __tracebackhide__ = True  # IPython shows the student's line and the message only
+    spec = get_spec(name)
+    if seed is None:
+        seed = secrets.randbelow(2**31)
+    verdict = check(spec, DirectRunner(function), seed, n_random, hidden)
+    for line in verdict.summary:
+        print(line)
+    if not verdict.passed:
+        raise CheckError(
+            f"{verdict.message}\n(random cases drawn with seed {seed}; "
+            f"verify({name!r}, {spec.target}, seed={seed}) repeats them)"
+        )
+    print(f"{spec.target}: all {verdict.cases} checks passed (seed {seed})")
+    return verdict
+
+
+__all__ = ["CheckError", "verify"]

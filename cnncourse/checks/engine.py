@@ -1,0 +1,442 @@
+"""Run a function's check cases, shrink a failure, diagnose it, and write the message.
+
+One description per graded function (a :class:`Spec`) serves two paths:
+
+* **visible checks** in the notebook: :func:`cnncourse.checks.verify` calls the student's
+  function directly (:class:`DirectRunner`) on the reference example and on configurations
+  drawn at run time;
+* **trusted verdicts** while autograding: the grader draws its own cases, sends their inputs
+  into the kernel and gets back what the function returned (its own runner, same
+  interface); everything below runs in the grader's process.
+
+A :class:`Runner` turns a batch of :class:`Case` objects into *outcomes*: the plain-data
+dicts of :func:`cnncourse.checks.channel.call`.
+"""
+
+from __future__ import annotations
+
+__tracebackhide__ = True  # IPython leaves these frames out of a failing check's traceback
+
+import hashlib
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from . import channel
+from .matchers import Mismatch
+
+MAX_SHRINK_ROUNDS = 25
+
+
+@dataclass(frozen=True)
+class Case:
+    """One call of the function under test.
+
+    ``config`` holds small integers and words (shapes, stride, pad, mode); ``seed`` draws the
+    input arrays for it. An *anchor* (a published reference example) has ``anchor`` set to
+    its index in :meth:`Spec.anchors` and builds its inputs itself.
+    """
+
+    config: tuple  # sorted (key, value) pairs, hashable
+    seed: int
+    label: str = "random"
+    anchor: int | None = None
+
+    @property
+    def params(self) -> dict:
+        return dict(self.config)
+
+
+def make_case(config: dict, seed: int, label: str = "random") -> Case:
+    return Case(tuple(sorted(config.items())), int(seed), label)
+
+
+def derived_seed(*parts) -> int:
+    """A 32-bit seed from any parts (stable across processes and runs)."""
+    text = json.dumps([str(p) for p in parts])
+    return int.from_bytes(hashlib.sha256(text.encode()).digest()[:4], "little")
+
+
+@dataclass
+class Anchor:
+    """A published example: fixed inputs and a few familiar numbers to print."""
+
+    label: str
+    build: Callable[[], tuple[tuple, dict]]  # -> (args, kwargs)
+    show: Callable[[object], list[str]] | None = None  # lines printed about the result
+
+
+class Spec:
+    """How to check one graded function. Subclasses fill in the hooks below.
+
+    Attributes:
+        name: the spec's name (``"conv_forward"``); ``verify(name, fn)`` uses it.
+        target: the name of the function in the notebook.
+        forbidden: the library-call policy (see :data:`channel.POLICY_MODULES`).
+        family: what it computes, for :mod:`cnncourse.checks.misconceptions`
+            (``conv_forward_fast`` is in the ``conv_forward`` family).
+        arg_names: the parameters' names, for messages.
+        n_random: random configurations per check (on top of the required ones).
+    """
+
+    name = ""
+    target = ""
+    forbidden: tuple[str, ...] = ()
+    family = ""  # the function this one computes (conv_forward_fast: "conv_forward")
+    arg_names: tuple[str, ...] = ()
+    n_random = 10
+    outputs = "the output"
+    # (configuration, seconds): the function must be at least this fast on it (vectorised
+    # versions); the best of three calls counts
+    speed: tuple[dict, float] | None = None
+
+    # -- hooks -------------------------------------------------------------------------
+    def anchors(self) -> list[Anchor]:
+        return []
+
+    def required(self) -> list[dict]:
+        """Configurations checked every time (the cases public versions get wrong)."""
+        return []
+
+    def hidden_required(self) -> list[dict]:
+        """More configurations for the hidden tests and the grader (larger, rarer ones)."""
+        return []
+
+    def draw(self, rng: np.random.Generator) -> dict:
+        raise NotImplementedError
+
+    def inputs(self, config: dict, rng: np.random.Generator) -> tuple[tuple, dict]:
+        raise NotImplementedError
+
+    def expect(self, config: dict, args: tuple, kwargs: dict):
+        """A matcher for the correct result (see :mod:`cnncourse.checks.matchers`)."""
+        raise NotImplementedError
+
+    def describe(self, config: dict) -> str:
+        return ", ".join(f"{k}={v}" for k, v in sorted(config.items()))
+
+    def smaller(self, config: dict) -> list[dict]:
+        """Candidate configurations one step smaller than ``config`` (for shrinking)."""
+        return []
+
+    def rule(self) -> str:
+        """The library-call policy in words, for messages."""
+        if not self.forbidden:
+            return ""
+        names = [
+            "numpy's stride tricks (as_strided, sliding_window_view)"
+            if f == "stride_tricks"
+            else "the course's helper package (cnncourse)"
+            if f == "cnncourse"
+            else f
+            for f in self.forbidden
+        ]
+        return "may not use " + ", ".join(names)
+
+    # -- derived -----------------------------------------------------------------------
+    def build(self, case: Case) -> tuple[tuple, dict]:
+        if case.anchor is not None:
+            return self.anchors()[case.anchor].build()
+        return self.inputs(case.params, np.random.default_rng(case.seed))
+
+    def cases(self, seed: int, n_random: int | None = None, hidden: bool = False) -> list[Case]:
+        """Anchors, the required configurations (with ``hidden``, the hidden ones too), then
+        ``n_random`` configurations drawn with ``seed``."""
+        found = [Case((), 0, a.label, anchor=i) for i, a in enumerate(self.anchors())]
+        required = self.required() + (self.hidden_required() if hidden else [])
+        for i, config in enumerate(required):
+            found.append(make_case(config, derived_seed(seed, "required", i), "required"))
+        rng = np.random.default_rng(seed)
+        for i in range(self.n_random if n_random is None else n_random):
+            found.append(make_case(self.draw(rng), derived_seed(seed, "random", i)))
+        return found
+
+
+# ----------------------------------------------------------------------- runners
+
+
+class Runner:
+    """Turns cases into outcomes (``channel.call`` dicts, or ``{"status": "missing"}``)."""
+
+    def run(self, spec: Spec, cases: Sequence[Case]) -> list[dict]:
+        raise NotImplementedError
+
+    def timed(self, spec: Spec, case: Case, repeats: int = 3) -> float:
+        """The best wall time, in seconds, of ``repeats`` calls on ``case``."""
+        raise NotImplementedError
+
+
+class DirectRunner(Runner):
+    """Calls the function in this process (the visible checks)."""
+
+    def __init__(self, function):
+        self.function = function
+
+    def run(self, spec: Spec, cases: Sequence[Case]) -> list[dict]:
+        outcomes = []
+        for case in cases:
+            if not callable(self.function):
+                outcomes.append({"status": "missing"})
+                continue
+            args, kwargs = spec.build(case)
+            outcomes.append(channel.call(self.function, args, kwargs, spec.forbidden))
+        return outcomes
+
+    def timed(self, spec: Spec, case: Case, repeats: int = 3) -> float:
+        import time
+
+        best = float("inf")
+        for _ in range(repeats):
+            args, kwargs = spec.build(case)
+            start = time.perf_counter()
+            self.function(*args, **kwargs)
+            best = min(best, time.perf_counter() - start)
+        return best
+
+
+# ------------------------------------------------------------------------ verdicts
+
+CHECK_FAILED = "CheckFailed"
+FORBIDDEN = "ForbiddenCall"
+MISSING = "MissingFunction"
+
+
+@dataclass
+class Failure:
+    """One failing case: what went wrong, in plain words."""
+
+    case: Case
+    problem: str  # CHECK_FAILED, FORBIDDEN or MISSING
+    kind: str  # mismatch kind, "raised", "modified", "missing" or "forbidden"
+    message: str
+    details: list[str] = field(default_factory=list)
+    mismatch: Mismatch | None = None
+    value: object = None  # everything the function returned (plain data)
+
+
+@dataclass
+class Verdict:
+    """The result of checking one function: passed, or the message saying why not."""
+
+    spec: str
+    passed: bool
+    problem: str = ""
+    message: str = ""
+    cases: int = 0
+    failed: int = 0
+    cause: str = ""  # the key of the recognised misconception, if any
+    summary: list[str] = field(default_factory=list)  # familiar numbers of the anchors
+
+
+def _modified(spec: Spec, before, after) -> str | None:
+    """Name of the first argument the call changed (before/after are plain data)."""
+    from .matchers import _equal
+
+    (args_b, kwargs_b), (args_a, kwargs_a) = before, after
+    names = list(getattr(spec, "arg_names", ()))
+    for i, (b, a) in enumerate(zip(args_b, args_a, strict=False)):
+        if not _equal(b, a):
+            return names[i] if i < len(names) else f"argument {i + 1}"
+    for key in kwargs_b:
+        if not _equal(kwargs_b[key], kwargs_a.get(key)):
+            return key
+    return None
+
+
+def judge(spec: Spec, case: Case, outcome: dict) -> Failure | None:
+    """Compare one outcome with the oracle; ``None`` when the case passes."""
+    status = outcome.get("status")
+    if status == "channel":  # the autograder could not read what the kernel returned
+        return Failure(case, outcome["problem"], "channel", outcome["message"])
+    if status == "missing":
+        return Failure(
+            case,
+            MISSING,
+            "missing",
+            f"{spec.target} is not defined: run the cell that defines it (and keep its name)",
+        )
+    if outcome.get("forbidden"):
+        used = ", ".join(outcome["forbidden"])
+        return Failure(
+            case,
+            FORBIDDEN,
+            "forbidden",
+            f"{FORBIDDEN}: {spec.target} used {used}; the graded version {spec.rule()}",
+        )
+    if status == "raised":
+        error = outcome.get("error") or {}
+        where = error.get("where") or ""
+        message = (
+            f"{spec.target} raised {error.get('type', 'an error')}: {error.get('message', '')}"
+        )
+        return Failure(case, CHECK_FAILED, "raised", message, [where] if where else [])
+    if status != "returned":
+        return Failure(case, CHECK_FAILED, "malformed", f"no result for {spec.target}")
+    args, kwargs = spec.build(case)
+    found = spec.expect(case.params, args, kwargs).mismatch(outcome.get("value"), spec.outputs)
+    if found is not None:
+        return Failure(
+            case, CHECK_FAILED, found.kind, found.message, found.details, found, outcome["value"]
+        )
+    before = channel.normalize([list(args), dict(kwargs)])
+    after = outcome.get("args_after")
+    if type(after) is list and len(after) == 2:
+        changed = _modified(spec, before, after)
+        if changed is not None:
+            return Failure(
+                case,
+                CHECK_FAILED,
+                "modified",
+                f"{spec.target} changed its input {changed} in place: work on new arrays "
+                "(or a copy)",
+            )
+    return None
+
+
+def _size(config: dict) -> tuple:
+    return (sum(v for v in config.values() if isinstance(v, int)), sorted(config.items()))
+
+
+def shrink(spec: Spec, runner: Runner, failure: Failure, base_seed: int) -> Failure:
+    """The smallest failing case reachable from ``failure`` by one-step reductions.
+
+    Each round tries every one-step smaller configuration (one batch: one round trip to a
+    kernel) and keeps the smallest that fails in the same way.
+    """
+    if failure.case.anchor is not None or failure.kind in ("missing", "forbidden", "channel"):
+        return failure
+    current = failure
+    for round_ in range(MAX_SHRINK_ROUNDS):
+        candidates = sorted(spec.smaller(current.case.params), key=_size)
+        if not candidates:
+            break
+        cases = [
+            make_case(c, derived_seed(base_seed, "shrink", round_, i), "shrunk")
+            for i, c in enumerate(candidates)
+        ]
+        outcomes = runner.run(spec, cases)
+        smaller = None
+        for case, outcome in zip(cases, outcomes, strict=True):
+            found = judge(spec, case, outcome)
+            if found is not None and found.kind == current.kind:
+                smaller = found
+                break
+        if smaller is None:
+            break
+        current = smaller
+    return current
+
+
+def diagnose(spec: Spec, runner: Runner, failure: Failure, base_seed: int) -> str:
+    """The key of the misconception that explains ``failure``, or ``""``."""
+    from . import misconceptions
+
+    if failure.kind in ("missing", "forbidden", "modified", "channel"):
+        return ""
+    params = failure.case.params
+    args, kwargs = spec.build(failure.case)
+    got = failure.value
+    pending = []  # (misconception, variant cases)
+    for entry in misconceptions.applicable(spec):
+        key = entry.key
+        raised = failure.kind == "raised"
+        if not raised and entry.recognises(spec, params, args, kwargs, got, failure.mismatch):
+            return key
+        variants = entry.variants(spec, params) if failure.case.anchor is None else []
+        if variants:
+            pending.append((entry, variants))
+    if not pending:
+        return ""
+    cases = []
+    for j, (_, variants) in enumerate(pending):
+        for i, config in enumerate(variants):
+            cases.append(make_case(config, derived_seed(base_seed, "diagnose", j, i), "variant"))
+    outcomes = iter(runner.run(spec, cases))
+    case_iter = iter(cases)
+    for entry, variants in pending:
+        passes = [judge(spec, next(case_iter), next(outcomes)) is None for _ in variants]
+        if all(passes):
+            return entry.key
+    return ""
+
+
+def check(
+    spec: Spec,
+    runner: Runner,
+    seed: int,
+    n_random: int | None = None,
+    hidden: bool = False,
+) -> Verdict:
+    """Run every case of ``spec``; on failure shrink, diagnose and explain.
+
+    ``hidden`` adds the spec's hidden configurations (the hidden tests and the grader).
+    """
+    cases = spec.cases(seed, n_random, hidden)
+    outcomes = runner.run(spec, cases)
+    summary: list[str] = []
+    failures = []
+    for case, outcome in zip(cases, outcomes, strict=True):
+        found = judge(spec, case, outcome)
+        if found is None:
+            if case.anchor is not None:
+                show = spec.anchors()[case.anchor].show
+                if show is not None:
+                    summary += show(outcome.get("value"))
+        else:
+            failures.append(found)
+    verdict = Verdict(spec.name, not failures, cases=len(cases), failed=len(failures))
+    verdict.summary = summary
+    if not failures and spec.speed is not None:
+        config, limit = spec.speed
+        case = make_case(config, derived_seed(seed, "speed"), "speed")
+        seconds = runner.timed(spec, case)
+        summary.append(f"{spec.target} took {seconds:.3f} s on {spec.describe(config)}")
+        if seconds > limit:
+            verdict.passed = False
+            verdict.problem = CHECK_FAILED
+            verdict.message = (
+                f"{spec.target} is too slow: {seconds:.2f} s on {spec.describe(config)}; it "
+                f"must take under {limit} s (no Python loop over examples or output positions)"
+            )
+        return verdict
+    if not failures:
+        return verdict
+    # Policy and missing functions first; otherwise the smallest failing drawn case.
+    first = next((f for f in failures if f.kind in ("forbidden", "missing", "channel")), None)
+    if first is None:
+        drawn = [f for f in failures if f.case.anchor is None]
+        first = min(drawn, key=lambda f: _size(f.case.params)) if drawn else failures[0]
+    smallest = shrink(spec, runner, first, seed)
+    cause = diagnose(spec, runner, smallest, seed)
+    verdict.problem = smallest.problem
+    verdict.cause = cause
+    verdict.message = explain(spec, smallest, cause, len(failures), len(cases), first)
+    return verdict
+
+
+def explain(
+    spec: Spec, failure: Failure, cause: str, n_failed: int, n_cases: int, original: Failure
+) -> str:
+    """The message a student reads: cause first, then the case, then a small slice."""
+    from . import misconceptions
+
+    if failure.kind in ("forbidden", "missing", "channel"):
+        return failure.message
+    lines = []
+    if cause:
+        lines.append(f"{spec.target}: {misconceptions.CATALOGUE[cause].sentence}")
+        lines.append(f"({failure.message})")
+    else:
+        lines.append(f"{spec.target}: {failure.message}")
+    where = (
+        spec.anchors()[failure.case.anchor].label
+        if failure.case.anchor is not None
+        else spec.describe(failure.case.params)
+    )
+    shrunk = " (the smallest failing case found)" if failure is not original else ""
+    lines.append(f"case: {where}{shrunk}")
+    lines.append(f"{n_failed} of {n_cases} cases failed.")
+    lines += [d for d in failure.details if d]
+    return "\n".join(lines)

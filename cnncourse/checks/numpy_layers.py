@@ -1,0 +1,768 @@
+"""Check descriptions of the graded numpy functions of assignments 1 and 2.
+
+Each :class:`~cnncourse.checks.engine.Spec` says how to draw a configuration (shapes,
+stride, pad, mode), how to build inputs for it, what the correct result is (PyTorch in
+float64 through :mod:`cnncourse.oracles`, or a direct numpy formula), and how to make a
+failing configuration smaller. The published reference examples of the course brief are the
+anchors; the configurations that public versions of these assignments get wrong (stride 2
+and 3, pad 0, non-square inputs, several channels, ties in max pooling) are checked every
+time.
+"""
+
+from __future__ import annotations
+
+__tracebackhide__ = True  # IPython leaves these frames out of a failing check's traceback
+
+import numpy as np
+
+from .engine import Anchor, Spec
+from .matchers import Array, Equal, Number, Sequence
+
+# Library-call policies (what the graded function may not use).
+LOOP_POLICY = ("torch", "tensorflow", "keras", "jax", "scipy", "cnncourse", "stride_tricks")
+IM2COL_POLICY = ("torch", "tensorflow", "keras", "jax", "cnncourse")
+
+
+def _out(n: int, f: int, pad: int, stride: int) -> int:
+    return (n + 2 * pad - f) // stride + 1
+
+
+def _oracles():
+    from .. import oracles  # imported late: it imports PyTorch on first use
+
+    return oracles
+
+
+def _fmt_values(values) -> str:
+    return np.array2string(np.asarray(values), precision=8, separator=", ", max_line_width=100)
+
+
+def _draw_size(rng, low: int) -> int:
+    return int(rng.integers(max(1, low), max(low, 1) + 6))
+
+
+def _reduce(config: dict, key: str, floor: int, valid) -> list[dict]:
+    if config[key] <= floor:
+        return []
+    smaller = dict(config, **{key: config[key] - 1})
+    return [smaller] if valid(smaller) else []
+
+
+# ---------------------------------------------------------------------- zero_pad
+
+
+class ZeroPad(Spec):
+    name = target = family = "zero_pad"
+    forbidden = LOOP_POLICY
+    arg_names = ("X", "pad")
+    outputs = "X_pad"
+    height_width = ("n_H", "n_W")
+
+    def anchors(self):
+        def build():
+            np.random.seed(1)
+            return (np.random.randn(4, 3, 3, 2), 3), {}
+
+        def show(value):
+            shape = getattr(value, "shape", None)
+            return [f"x_pad.shape = {shape} (x.shape = (4, 3, 3, 2), pad 3)"]
+
+        return [Anchor("the reference example: x of shape (4, 3, 3, 2), pad 3", build, show)]
+
+    def required(self):
+        return [
+            dict(m=2, n_H=4, n_W=6, n_C=3, pad=0),
+            dict(m=1, n_H=5, n_W=2, n_C=1, pad=1),
+            dict(m=3, n_H=3, n_W=4, n_C=2, pad=2),
+        ]
+
+    def hidden_required(self):
+        return [dict(m=2, n_H=2, n_W=3, n_C=2, pad=3), dict(m=1, n_H=1, n_W=1, n_C=5, pad=1)]
+
+    def draw(self, rng):
+        return dict(
+            m=int(rng.integers(1, 4)),
+            n_H=int(rng.integers(1, 7)),
+            n_W=int(rng.integers(1, 7)),
+            n_C=int(rng.integers(1, 5)),
+            pad=int(rng.integers(0, 4)),
+        )
+
+    def inputs(self, c, rng):
+        return (rng.standard_normal((c["m"], c["n_H"], c["n_W"], c["n_C"])), c["pad"]), {}
+
+    def expect(self, c, args, kwargs):
+        X, pad = args
+        return Array(np.pad(X, ((0, 0), (pad, pad), (pad, pad), (0, 0))), rtol=0, atol=0)
+
+    def describe(self, c):
+        return f"X of shape ({c['m']}, {c['n_H']}, {c['n_W']}, {c['n_C']}), pad {c['pad']}"
+
+    def smaller(self, c):
+        ok = lambda _: True  # noqa: E731
+        out = []
+        for key, floor in (("m", 1), ("n_C", 1), ("n_H", 1), ("n_W", 1), ("pad", 0)):
+            out += _reduce(c, key, floor, ok)
+        return out
+
+
+# -------------------------------------------------------------- conv_single_step
+
+
+class ConvSingleStep(Spec):
+    name = target = family = "conv_single_step"
+    forbidden = LOOP_POLICY
+    arg_names = ("a_slice_prev", "W", "b")
+    outputs = "Z"
+
+    def anchors(self):
+        def build():
+            np.random.seed(1)
+            a = np.random.randn(4, 4, 3)
+            W = np.random.randn(4, 4, 3)
+            b = np.random.randn(1, 1, 1)
+            return (a, W, b), {}
+
+        def show(value):
+            number = getattr(value, "value", value)
+            return [f"Z = {number!r} (published: -6.999089450680221)"]
+
+        return [Anchor("the reference example (np.random.seed(1), 4x4x3 window)", build, show)]
+
+    def required(self):
+        return [dict(f=1, n_C_prev=1, zeros=1), dict(f=3, n_C_prev=2, zeros=0)]
+
+    def draw(self, rng):
+        return dict(f=int(rng.integers(1, 6)), n_C_prev=int(rng.integers(1, 6)), zeros=0)
+
+    def inputs(self, c, rng):
+        shape = (c["f"], c["f"], c["n_C_prev"])
+        a = np.zeros(shape) if c["zeros"] else rng.standard_normal(shape)
+        return (a, rng.standard_normal(shape), rng.standard_normal((1, 1, 1))), {}
+
+    def expect(self, c, args, kwargs):
+        a, W, b = args
+        return Number(float(np.sum(a * W)) + float(b.reshape(-1)[0]))
+
+    def describe(self, c):
+        window = "a window of zeros" if c["zeros"] else "a random window"
+        return f"{window} of shape ({c['f']}, {c['f']}, {c['n_C_prev']})"
+
+    def smaller(self, c):
+        ok = lambda _: True  # noqa: E731
+        return _reduce(c, "f", 1, ok) + _reduce(c, "n_C_prev", 1, ok)
+
+
+# ------------------------------------------------------------------ conv layers
+
+
+def _conv_valid(c: dict) -> bool:
+    return (
+        c["f"] >= 1
+        and c["stride"] >= 1
+        and c["pad"] >= 0
+        and c["n_H_prev"] + 2 * c["pad"] >= c["f"]
+        and c["n_W_prev"] + 2 * c["pad"] >= c["f"]
+    )
+
+
+def _draw_conv(rng) -> dict:
+    f = int(rng.integers(1, 5))
+    pad = int(rng.integers(0, 4))
+    return dict(
+        m=int(rng.integers(1, 4)),
+        n_H_prev=_draw_size(rng, f - 2 * pad),
+        n_W_prev=_draw_size(rng, f - 2 * pad),
+        n_C_prev=int(rng.integers(1, 5)),
+        f=f,
+        n_C=int(rng.integers(1, 5)),
+        stride=int(rng.integers(1, 4)),
+        pad=pad,
+    )
+
+
+def _smaller_conv(c: dict) -> list[dict]:
+    out = []
+    for key, floor in (
+        ("m", 1),
+        ("n_C", 1),
+        ("n_C_prev", 1),
+        ("n_H_prev", 1),
+        ("n_W_prev", 1),
+        ("pad", 0),
+        ("stride", 1),
+        ("f", 1),
+    ):
+        out += _reduce(c, key, floor, _conv_valid)
+    return out
+
+
+def _describe_conv(c: dict) -> str:
+    return (
+        f"A_prev of shape ({c['m']}, {c['n_H_prev']}, {c['n_W_prev']}, {c['n_C_prev']}), "
+        f"W of shape ({c['f']}, {c['f']}, {c['n_C_prev']}, {c['n_C']}), "
+        f"stride {c['stride']}, pad {c['pad']}"
+    )
+
+
+def _conv_inputs(c: dict, rng) -> tuple:
+    A = rng.standard_normal((c["m"], c["n_H_prev"], c["n_W_prev"], c["n_C_prev"]))
+    W = rng.standard_normal((c["f"], c["f"], c["n_C_prev"], c["n_C"]))
+    b = rng.standard_normal((1, 1, 1, c["n_C"]))
+    return A, W, b, {"stride": c["stride"], "pad": c["pad"]}
+
+
+CONV_HIDDEN = [
+    dict(m=3, n_H_prev=9, n_W_prev=4, n_C_prev=1, f=1, n_C=3, stride=2, pad=0),  # 1x1 filters
+    dict(m=2, n_H_prev=5, n_W_prev=8, n_C_prev=3, f=4, n_C=2, stride=2, pad=3),
+    dict(m=1, n_H_prev=8, n_W_prev=7, n_C_prev=2, f=3, n_C=4, stride=3, pad=0),
+]
+
+CONV_REQUIRED = [
+    # stride 2 and pad 0, non-square: the cases public versions never test
+    dict(m=2, n_H_prev=6, n_W_prev=9, n_C_prev=3, f=3, n_C=2, stride=2, pad=0),
+    dict(m=1, n_H_prev=7, n_W_prev=5, n_C_prev=2, f=2, n_C=3, stride=3, pad=1),
+    dict(m=2, n_H_prev=5, n_W_prev=8, n_C_prev=3, f=4, n_C=2, stride=1, pad=3),
+    dict(m=1, n_H_prev=5, n_W_prev=4, n_C_prev=1, f=1, n_C=2, stride=2, pad=0),
+]
+
+
+class ConvForward(Spec):
+    name = target = family = "conv_forward"
+    forbidden = LOOP_POLICY
+    arg_names = ("A_prev", "W", "b", "hparameters")
+    outputs = "conv_forward(...)"
+    height_width = ("n_H_prev", "n_W_prev")
+
+    def anchors(self):
+        def build_1():
+            np.random.seed(1)
+            A = np.random.randn(2, 5, 7, 4)
+            W = np.random.randn(3, 3, 4, 8)
+            b = np.random.randn(1, 1, 1, 8)
+            return (A, W, b, {"pad": 1, "stride": 2}), {}
+
+        def show_1(value):
+            Z = value[0] if isinstance(value, tuple) and value else None
+            if type(Z) is not np.ndarray or Z.shape != (2, 3, 4, 8):
+                return []
+            return [
+                f"Z's mean = {float(Z.mean())!r} (published: 0.5511276474566768)",
+                f"Z[0, 2, 1] = {_fmt_values(Z[0, 2, 1])}",
+            ]
+
+        def build_2():
+            # The 3x3 filters drawn first are not used: drawing them keeps the random
+            # numbers identical to the published version of this example.
+            np.random.seed(3)
+            A = np.random.randn(2, 5, 7, 4)
+            np.random.randn(3, 3, 4, 8), np.random.randn(1, 1, 1, 8)
+            W = np.random.randn(5, 5, 4, 8)
+            b = np.random.randn(1, 1, 1, 8)
+            return (A, W, b, {"pad": 6, "stride": 1}), {}
+
+        def show_2(value):
+            Z = value[0] if isinstance(value, tuple) and value else None
+            if type(Z) is not np.ndarray:
+                return []
+            return [f"Z's mean with pad 6 = {float(Z.mean())!r} (published: -0.5384027772160062)"]
+
+        return [
+            Anchor("the reference example (np.random.seed(1), pad 1, stride 2)", build_1, show_1),
+            Anchor("the second reference example (np.random.seed(3), pad 6)", build_2, show_2),
+        ]
+
+    def required(self):
+        return CONV_REQUIRED
+
+    def hidden_required(self):
+        return CONV_HIDDEN
+
+    def draw(self, rng):
+        return _draw_conv(rng)
+
+    def inputs(self, c, rng):
+        return _conv_inputs(c, rng), {}
+
+    def expect(self, c, args, kwargs):
+        A, W, b, hp = args
+        Z = _oracles().conv_forward(A, W, b, hp["stride"], hp["pad"])
+        cache = Sequence(
+            [
+                Array(A, rtol=0, atol=0),
+                Array(W, rtol=0, atol=0),
+                Array(b, rtol=0, atol=0),
+                Equal(dict(hp)),
+            ],
+            ["cache[0] (A_prev)", "cache[1] (W)", "cache[2] (b)", "cache[3] (hparameters)"],
+        )
+        return Sequence([Array(Z), cache], ["Z", "cache"])
+
+    def describe(self, c):
+        return _describe_conv(c)
+
+    def smaller(self, c):
+        return _smaller_conv(c)
+
+
+class ConvForwardFast(ConvForward):
+    name = target = "conv_forward_fast"
+    forbidden = IM2COL_POLICY
+    outputs = "conv_forward_fast(...)"
+    # 8 digits with 4 channels, 16 filters 3x3: the loops take seconds, im2col milliseconds
+    speed = (dict(m=8, n_H_prev=28, n_W_prev=28, n_C_prev=4, f=3, n_C=16, stride=1, pad=0), 0.5)
+
+
+class ConvBackward(Spec):
+    name = target = family = "conv_backward"
+    forbidden = LOOP_POLICY
+    arg_names = ("dZ", "cache")
+    outputs = "conv_backward(...)"
+    height_width = ("n_H_prev", "n_W_prev")
+
+    def anchors(self):
+        def build():
+            np.random.seed(1)
+            A = np.random.randn(10, 4, 4, 3)
+            W = np.random.randn(2, 2, 3, 8)
+            b = np.random.randn(1, 1, 1, 8)
+            hp = {"pad": 2, "stride": 2}
+            Z = _oracles().conv_forward(A, W, b, 2, 2)
+            return (Z, (A, W, b, hp)), {}
+
+        def show(value):
+            if not (isinstance(value, tuple) and len(value) == 3):
+                return []
+            if not all(type(v) is np.ndarray for v in value):
+                return []
+            return [
+                f"dA_prev's mean = {float(value[0].mean())!r} (published: 1.4524377775388075)",
+                f"dW's mean = {float(value[1].mean())!r} (published: 1.7269914583139097)",
+                f"db's mean = {float(value[2].mean())!r} (published: 7.839232564616838)",
+            ]
+
+        return [Anchor("the reference example (np.random.seed(1), pad 2, stride 2)", build, show)]
+
+    def required(self):
+        return CONV_REQUIRED
+
+    def hidden_required(self):
+        return CONV_HIDDEN
+
+    def draw(self, rng):
+        return _draw_conv(rng)
+
+    def inputs(self, c, rng):
+        A, W, b, hp = _conv_inputs(c, rng)
+        n_H = _out(c["n_H_prev"], c["f"], c["pad"], c["stride"])
+        n_W = _out(c["n_W_prev"], c["f"], c["pad"], c["stride"])
+        dZ = rng.standard_normal((c["m"], n_H, n_W, c["n_C"]))
+        return (dZ, (A, W, b, hp)), {}
+
+    def expect(self, c, args, kwargs):
+        dZ, (A, W, b, hp) = args
+        dA, dW, db = _oracles().conv_backward(A, W, b, hp["stride"], hp["pad"], dZ)
+        return Sequence([Array(dA), Array(dW), Array(db)], ["dA_prev", "dW", "db"])
+
+    def describe(self, c):
+        return _describe_conv(c)
+
+    def smaller(self, c):
+        return _smaller_conv(c)
+
+
+class ConvBackwardFast(ConvBackward):
+    name = target = "conv_backward_fast"
+    forbidden = IM2COL_POLICY
+    outputs = "conv_backward_fast(...)"
+
+
+def numerical_gradients(A, W, b, stride: int, pad: int, dZ, eps: float = 1e-6):
+    """Centred differences of ``sum(conv_forward(A, W, b) * dZ)`` (PyTorch forward)."""
+    oracles = _oracles()
+
+    def cost(A_, W_, b_):
+        return float(np.sum(oracles.conv_forward(A_, W_, b_, stride, pad) * dZ))
+
+    grads = []
+    for x in (A, W, b):
+        grad = np.zeros_like(x)
+        for pos in np.ndindex(x.shape):
+            saved = x[pos]
+            x[pos] = saved + eps
+            plus = cost(A, W, b)
+            x[pos] = saved - eps
+            minus = cost(A, W, b)
+            x[pos] = saved
+            grad[pos] = (plus - minus) / (2 * eps)
+        grads.append(grad)
+    return grads
+
+
+class RelativeError:
+    """Matcher: arrays whose relative error ``|g - e| / (|g| + |e|)`` is below ``limit``."""
+
+    def __init__(self, expected: list[np.ndarray], names: list[str], limit: float = 1e-7):
+        self.expected, self.names, self.limit = expected, names, limit
+
+    def mismatch(self, got, what):
+        shape_check = Sequence([Array(e, values=False) for e in self.expected], self.names)
+        found = shape_check.mismatch(got, what)
+        if found is not None:
+            return found
+        for name, g, e in zip(self.names, got, self.expected, strict=True):
+            den = max(float(np.linalg.norm(g) + np.linalg.norm(e)), 1e-300)
+            error = float(np.linalg.norm(g - e)) / den
+            if not error < self.limit:
+                from .matchers import VALUES, Mismatch
+
+                return Mismatch(
+                    name,
+                    VALUES,
+                    f"{name} does not match the numerical gradient: relative error "
+                    f"{error:.2e} (must be below {self.limit:.0e})",
+                    g,
+                    e,
+                )
+        return None
+
+
+class ConvBackwardGradientCheck(ConvBackward):
+    """conv_backward against centred differences of the forward pass (a gradient check)."""
+
+    name = "conv_backward_gradient_check"
+    n_random = 3
+
+    def anchors(self):
+        return []
+
+    def hidden_required(self):
+        return []
+
+    def required(self):
+        return [
+            dict(m=2, n_H_prev=4, n_W_prev=4, n_C_prev=2, f=3, n_C=3, stride=1, pad=1),
+            dict(m=1, n_H_prev=5, n_W_prev=4, n_C_prev=2, f=3, n_C=2, stride=2, pad=0),
+            dict(m=1, n_H_prev=4, n_W_prev=5, n_C_prev=1, f=2, n_C=2, stride=3, pad=2),
+        ]
+
+    def draw(self, rng):
+        # Small configurations: the numerical gradient costs two forward passes per entry.
+        while True:
+            c = _draw_conv(rng)
+            c.update(m=1, n_C_prev=min(c["n_C_prev"], 2), n_C=min(c["n_C"], 2))
+            c.update(n_H_prev=min(c["n_H_prev"], 5), n_W_prev=min(c["n_W_prev"], 5))
+            if _conv_valid(c):
+                return c
+
+    def expect(self, c, args, kwargs):
+        dZ, (A, W, b, hp) = args
+        grads = numerical_gradients(A.copy(), W.copy(), b.copy(), hp["stride"], hp["pad"], dZ)
+        return RelativeError(grads, ["dA_prev", "dW", "db"])
+
+
+# --------------------------------------------------------------------- pooling
+
+
+def _pool_valid(c: dict) -> bool:
+    return c["f"] >= 1 and c["stride"] >= 1 and c["n_H_prev"] >= c["f"] and c["n_W_prev"] >= c["f"]
+
+
+def _draw_pool(rng, modes=("max", "average")) -> dict:
+    f = int(rng.integers(1, 5))
+    return dict(
+        m=int(rng.integers(1, 4)),
+        n_H_prev=_draw_size(rng, f),
+        n_W_prev=_draw_size(rng, f),
+        n_C=int(rng.integers(1, 4)),
+        f=f,
+        stride=int(rng.integers(1, 4)),
+        mode=str(rng.choice(modes)),
+        ties=int(rng.integers(0, 2)),
+    )
+
+
+def _smaller_pool(c: dict) -> list[dict]:
+    out = []
+    for key, floor in (
+        ("m", 1),
+        ("n_C", 1),
+        ("n_H_prev", 1),
+        ("n_W_prev", 1),
+        ("stride", 1),
+        ("f", 1),
+        ("ties", 0),
+    ):
+        out += _reduce(c, key, floor, _pool_valid)
+    return out
+
+
+def _describe_pool(c: dict) -> str:
+    ties = ", with ties (small integers)" if c.get("ties") else ""
+    return (
+        f"A_prev of shape ({c['m']}, {c['n_H_prev']}, {c['n_W_prev']}, {c['n_C']}), "
+        f"f {c['f']}, stride {c['stride']}, mode {c['mode']!r}{ties}"
+    )
+
+
+def _pool_input(c: dict, rng) -> np.ndarray:
+    shape = (c["m"], c["n_H_prev"], c["n_W_prev"], c["n_C"])
+    if c.get("ties"):
+        return rng.integers(0, 3, size=shape).astype(np.float64)
+    return rng.standard_normal(shape)
+
+
+POOL_HIDDEN = [
+    dict(m=2, n_H_prev=4, n_W_prev=4, n_C=1, f=1, stride=1, mode="average", ties=0),
+    dict(m=1, n_H_prev=8, n_W_prev=9, n_C=3, f=4, stride=3, mode="max", ties=0),
+    dict(m=1, n_H_prev=7, n_W_prev=9, n_C=2, f=3, stride=2, mode="max", ties=1),
+    dict(m=2, n_H_prev=5, n_W_prev=4, n_C=1, f=3, stride=1, mode="average", ties=1),
+]
+
+POOL_REQUIRED = [
+    dict(m=2, n_H_prev=6, n_W_prev=8, n_C=3, f=2, stride=2, mode="max", ties=0),
+    dict(m=1, n_H_prev=7, n_W_prev=5, n_C=2, f=3, stride=2, mode="average", ties=0),
+    dict(m=2, n_H_prev=9, n_W_prev=7, n_C=2, f=2, stride=3, mode="max", ties=0),
+    dict(m=1, n_H_prev=5, n_W_prev=6, n_C=2, f=3, stride=1, mode="average", ties=0),
+    dict(m=2, n_H_prev=6, n_W_prev=7, n_C=2, f=3, stride=2, mode="max", ties=1),
+]
+
+
+class PoolForward(Spec):
+    name = target = family = "pool_forward"
+    forbidden = LOOP_POLICY
+    arg_names = ("A_prev", "hparameters")
+    outputs = "pool_forward(...)"
+    height_width = ("n_H_prev", "n_W_prev")
+
+    def anchors(self):
+        def build(mode, stride):
+            def make():
+                np.random.seed(1)
+                A = np.random.randn(2, 5, 5, 3)
+                return (A, {"stride": stride, "f": 3}), {"mode": mode}
+
+            return make
+
+        def show(mode):
+            def lines(value):
+                A = value[0] if isinstance(value, tuple) and value else None
+                if type(A) is not np.ndarray or A.ndim != 4 or A.shape[0] < 2:
+                    return []
+                return [f"{mode} pooling, A[1, 1] =", _fmt_values(A[1, 1])]
+
+            return lines
+
+        return [
+            Anchor(
+                "the reference example, max pooling (f 3, stride 1)", build("max", 1), show("max")
+            ),
+            Anchor(
+                "the reference example, average pooling (f 3, stride 1)",
+                build("average", 1),
+                show("average"),
+            ),
+            Anchor("the reference example, max pooling, stride 2", build("max", 2)),
+        ]
+
+    def required(self):
+        return POOL_REQUIRED
+
+    def hidden_required(self):
+        return POOL_HIDDEN
+
+    def draw(self, rng):
+        return _draw_pool(rng)
+
+    def inputs(self, c, rng):
+        return (_pool_input(c, rng), {"f": c["f"], "stride": c["stride"]}), {"mode": c["mode"]}
+
+    def expect(self, c, args, kwargs):
+        A, hp = args
+        mode = kwargs["mode"]
+        P = _oracles().pool_forward(A, hp["f"], hp["stride"], mode)
+        cache = Sequence(
+            [Array(A, rtol=0, atol=0), Equal(dict(hp))],
+            ["cache[0] (A_prev)", "cache[1] (hparameters)"],
+        )
+        return Sequence([Array(P), cache], ["A", "cache"])
+
+    def describe(self, c):
+        return _describe_pool(c)
+
+    def smaller(self, c):
+        return _smaller_pool(c)
+
+
+class PoolForwardFast(PoolForward):
+    name = target = "pool_forward_fast"
+    forbidden = IM2COL_POLICY
+    outputs = "pool_forward_fast(...)"
+
+
+class PoolBackward(Spec):
+    name = target = family = "pool_backward"
+    forbidden = LOOP_POLICY
+    arg_names = ("dA", "cache")
+    outputs = "dA_prev"
+    height_width = ("n_H_prev", "n_W_prev")
+
+    def anchors(self):
+        def build(mode):
+            def make():
+                np.random.seed(1)
+                A = np.random.randn(5, 5, 3, 2)
+                dA = np.random.randn(5, 4, 2, 2)
+                return (dA, (A, {"stride": 1, "f": 2})), {"mode": mode}
+
+            return make
+
+        def show(mode):
+            def lines(value):
+                if type(value) is not np.ndarray or value.shape != (5, 5, 3, 2):
+                    return []
+                return [f"{mode}: dA_prev[1, 1] =", _fmt_values(value[1, 1])]
+
+            return lines
+
+        return [
+            Anchor("the reference example, max (f 2, stride 1)", build("max"), show("max")),
+            Anchor("the reference example, average", build("average"), show("average")),
+        ]
+
+    def required(self):
+        return POOL_REQUIRED + [
+            dict(m=1, n_H_prev=5, n_W_prev=5, n_C=2, f=2, stride=1, mode="max", ties=1)
+        ]
+
+    def hidden_required(self):
+        return POOL_HIDDEN
+
+    def draw(self, rng):
+        return _draw_pool(rng)
+
+    def inputs(self, c, rng):
+        A = _pool_input(c, rng)
+        n_H = _out(c["n_H_prev"], c["f"], 0, c["stride"])
+        n_W = _out(c["n_W_prev"], c["f"], 0, c["stride"])
+        dA = rng.standard_normal((c["m"], n_H, n_W, c["n_C"]))
+        return (dA, (A, {"f": c["f"], "stride": c["stride"]})), {"mode": c["mode"]}
+
+    def expect(self, c, args, kwargs):
+        dA, (A, hp) = args
+        return Array(_oracles().pool_backward(A, hp["f"], hp["stride"], dA, kwargs["mode"]))
+
+    def describe(self, c):
+        return _describe_pool(c)
+
+    def smaller(self, c):
+        return _smaller_pool(c)
+
+
+# ------------------------------------------------------------ pooling pieces
+
+
+class CreateMaskFromWindow(Spec):
+    name = target = family = "create_mask_from_window"
+    forbidden = LOOP_POLICY
+    arg_names = ("x",)
+    outputs = "mask"
+    height_width = ("n_H", "n_W")
+
+    def anchors(self):
+        def build():
+            return (np.array([[-1.0, 2, 3], [2, -3, 2], [1, 5, -2]]),), {}
+
+        return [Anchor("the reference window [[-1, 2, 3], [2, -3, 2], [1, 5, -2]]", build)]
+
+    def required(self):
+        return [
+            dict(n_H=2, n_W=2, ties=1),
+            dict(n_H=3, n_W=3, ties=2),
+            dict(n_H=2, n_W=3, ties=0),
+            dict(n_H=3, n_W=1, ties=0),
+        ]
+
+    def draw(self, rng):
+        return dict(
+            n_H=int(rng.integers(1, 5)), n_W=int(rng.integers(1, 5)), ties=int(rng.integers(0, 3))
+        )
+
+    def inputs(self, c, rng):
+        shape = (c["n_H"], c["n_W"])
+        if c["ties"] == 2:  # a constant window: every entry is the maximum
+            return (np.full(shape, 7.0),), {}
+        if c["ties"] == 1:
+            return (rng.integers(0, 2, size=shape).astype(np.float64),), {}
+        return (rng.standard_normal(shape),), {}
+
+    def expect(self, c, args, kwargs):
+        (x,) = args
+        mask = np.zeros(x.shape, dtype=bool)
+        mask[np.unravel_index(np.argmax(x), x.shape)] = True
+        return Array(mask, dtype="bool")
+
+    def describe(self, c):
+        kinds = {0: "random", 1: "with ties", 2: "constant"}
+        return f"a {kinds[c['ties']]} window of shape ({c['n_H']}, {c['n_W']})"
+
+    def smaller(self, c):
+        ok = lambda _: True  # noqa: E731
+        return _reduce(c, "n_H", 1, ok) + _reduce(c, "n_W", 1, ok)
+
+
+class DistributeValue(Spec):
+    name = target = family = "distribute_value"
+    forbidden = LOOP_POLICY
+    arg_names = ("dz", "shape")
+    outputs = "a"
+    height_width = ("n_H", "n_W")
+
+    def anchors(self):
+        return [
+            Anchor("the reference example distribute_value(2, (2, 2))", lambda: ((2, (2, 2)), {}))
+        ]
+
+    def required(self):
+        return [dict(n_H=3, n_W=2, kind=0), dict(n_H=1, n_W=1, kind=1), dict(n_H=3, n_W=3, kind=2)]
+
+    def draw(self, rng):
+        return dict(
+            n_H=int(rng.integers(1, 5)), n_W=int(rng.integers(1, 5)), kind=int(rng.integers(0, 3))
+        )
+
+    def inputs(self, c, rng):
+        value = float(np.round(rng.standard_normal() * 3, 3))
+        dz = {0: value, 1: int(rng.integers(-5, 6)), 2: np.float64(value)}[c["kind"]]
+        return (dz, (c["n_H"], c["n_W"])), {}
+
+    def expect(self, c, args, kwargs):
+        dz, (n_H, n_W) = args
+        return Array(np.full((n_H, n_W), float(dz) / (n_H * n_W)))
+
+    def describe(self, c):
+        kind = {0: "a float", 1: "an int", 2: "a numpy float64"}[c["kind"]]
+        return f"dz {kind}, shape ({c['n_H']}, {c['n_W']})"
+
+    def smaller(self, c):
+        ok = lambda _: True  # noqa: E731
+        return _reduce(c, "n_H", 1, ok) + _reduce(c, "n_W", 1, ok)
+
+
+SPECS: dict[str, Spec] = {
+    spec.name: spec
+    for spec in (
+        ZeroPad(),
+        ConvSingleStep(),
+        ConvForward(),
+        PoolForward(),
+        ConvBackward(),
+        ConvBackwardGradientCheck(),
+        CreateMaskFromWindow(),
+        DistributeValue(),
+        PoolBackward(),
+        ConvForwardFast(),
+        ConvBackwardFast(),
+        PoolForwardFast(),
+    )
+}

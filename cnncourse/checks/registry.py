@@ -1,0 +1,65 @@
+"""Which checks decide each test cell of each graded notebook.
+
+``TEST_CELLS[notebook][grade_id]`` lists the names of the specs a test cell runs, in order.
+The notebook's visible test cell calls ``verify(name, function)`` for each of them; the
+autograder looks the same names up here and decides the cell's points from its own
+comparisons (``tests/test_registry.py`` checks that both agree).
+"""
+
+from __future__ import annotations
+
+__tracebackhide__ = True  # IPython leaves these frames out of a failing check's traceback
+
+from .engine import Spec
+
+TEST_CELLS: dict[str, dict[str, tuple[str, ...]]] = {
+    "01_conv_forward": {
+        "zero_pad_tests": ("zero_pad",),
+        "conv_single_step_tests": ("conv_single_step",),
+        "conv_forward_tests": ("conv_forward",),
+        "pool_forward_tests": ("pool_forward",),
+    },
+    "02_conv_backward": {
+        "conv_backward_tests": ("conv_backward",),
+        "conv_backward_gradient_check": ("conv_backward_gradient_check",),
+        "create_mask_from_window_tests": ("create_mask_from_window",),
+        "distribute_value_tests": ("distribute_value",),
+        "pool_backward_tests": ("pool_backward",),
+    },
+    "02_efficient_conv": {
+        "conv_forward_fast_tests": ("conv_forward_fast",),
+        "conv_backward_fast_tests": ("conv_backward_fast",),
+        "pool_forward_fast_tests": ("pool_forward_fast",),
+    },
+}
+
+
+def all_specs() -> dict[str, Spec]:
+    """Every spec by name."""
+    from .numpy_layers import SPECS
+
+    return dict(SPECS)
+
+
+def get_spec(name: str) -> Spec:
+    specs = all_specs()
+    if name not in specs:
+        raise KeyError(f"no check named {name!r}; known: {', '.join(sorted(specs))}")
+    return specs[name]
+
+
+def specs_for_cell(notebook: str, grade_id: str) -> list[Spec] | None:
+    """The specs deciding a test cell, or ``None`` when the cell is not registered."""
+    names = TEST_CELLS.get(notebook, {}).get(grade_id)
+    return None if names is None else [get_spec(n) for n in names]
+
+
+def notebook_policy(notebook: str) -> tuple[str, ...]:
+    """Everything some graded function of ``notebook`` may not use (for the sandbox)."""
+    found: list[str] = []
+    for names in TEST_CELLS.get(notebook, {}).values():
+        for name in names:
+            for item in get_spec(name).forbidden:
+                if item not in found:
+                    found.append(item)
+    return tuple(found)
