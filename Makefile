@@ -32,7 +32,7 @@ help:
 	@sed -n -E 's/^## ([A-Za-z0-9_.-]+): (.*)$$/\1|\2/p' $(firstword $(MAKEFILE_LIST)) \
 	    | awk -F'|' '{ printf "  make %-14s %s\n", $$1, $$2 }'
 
-## install: create .venv and install the pinned dependencies (every target below does it first)
+## install: create .venv with the pinned dependencies (the targets below do it when needed)
 install: $(STAMP)
 
 ## demo: autograde the sample submissions and print the grade table

@@ -248,7 +248,8 @@ class SandboxedExecute(Execute):
     def _start_watchdog(self) -> Watchdog:
         process = getattr(self.km.provisioner, "process", None)
         folders = [self.runtime_dir] + ([] if self.bwrap else [self.workdir])
-        watchdog = Watchdog(process.pid, self._limits, folders=folders)
+        mounts = ["/tmp", self.workdir] if self.bwrap else []
+        watchdog = Watchdog(process.pid, self._limits, folders=folders, sandbox_mounts=mounts)
         watchdog.start()
         return watchdog
 

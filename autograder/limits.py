@@ -34,7 +34,7 @@ class Limits:
     max_processes: int = 64
     output_kb: int = 512
     notebook_output_kb: int = 8192
-    file_size_mb: int = 256
+    file_size_mb: int = 512
     disk_mb: int = 512
     notebook_mb: int = 20
     max_cells: int = 2000

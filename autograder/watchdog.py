@@ -77,11 +77,22 @@ def folder_bytes(folder: Path, cap: int) -> int:
 class Watchdog(threading.Thread):
     """Polls the kernel's process tree and writable folders; kills it at a limit."""
 
-    def __init__(self, root_pid: int, limits: Limits, folders=(), interval: float = 0.1):
+    def __init__(
+        self,
+        root_pid: int,
+        limits: Limits,
+        folders=(),
+        sandbox_mounts=(),
+        interval: float = 0.1,
+    ):
+        """``folders`` are host folders the kernel writes to; ``sandbox_mounts`` are the
+        size-limited memory file systems inside a bubblewrap sandbox (seen through
+        ``/proc/<pid>/root``)."""
         super().__init__(daemon=True)
         self.root_pid = root_pid
         self.limits = limits
         self.folders = [Path(f) for f in folders]
+        self.sandbox_mounts = [str(m) for m in sandbox_mounts]
         self.interval = interval
         self.problem: Problem | None = None
         self.peak_mb = 0.0
@@ -108,10 +119,12 @@ class Watchdog(threading.Thread):
                         "MemoryLimit", f"used {used_mb:.0f} MB (limit {self.limits.memory_mb} MB)"
                     )
                 )
-            elif self.folders and time.monotonic() >= next_disk:
+            elif time.monotonic() >= next_disk:
                 next_disk = time.monotonic() + 0.5
                 written = sum(folder_bytes(f, disk_cap) for f in self.folders)
-                if written > disk_cap:
+                written = max(written, self._sandbox_usage(pids))
+                # a size-limited file system refuses writes at its cap: full is the limit
+                if written >= disk_cap - 2**20:
                     self._kill(
                         Problem(
                             "DiskLimit",
@@ -119,6 +132,19 @@ class Watchdog(threading.Thread):
                             f"(limit {self.limits.disk_mb} MB)",
                         )
                     )
+
+    def _sandbox_usage(self, pids: list[int]) -> int:
+        """Bytes used in the largest of the sandbox's memory file systems."""
+        for pid in pids[1:]:  # the sandbox's processes (not bubblewrap's outer one)
+            used = 0
+            try:
+                for mount in self.sandbox_mounts:
+                    info = os.statvfs(f"/proc/{pid}/root{mount}")
+                    used = max(used, (info.f_blocks - info.f_bfree) * info.f_frsize)
+            except OSError:
+                continue
+            return used
+        return 0
 
     def _kill(self, problem: Problem) -> None:
         self.problem = problem

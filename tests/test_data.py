@@ -36,6 +36,12 @@ def _md5_of_indices(idx: np.ndarray) -> str:
     return hashlib.md5(np.asarray(idx, dtype="<i8").tobytes()).hexdigest()
 
 
+@pytest.fixture(autouse=True)
+def _no_env_override(monkeypatch):
+    """The tests read the shipped files, whatever $CNN_COURSE_MNIST says on this machine."""
+    monkeypatch.delenv(data.MNIST_ENV, raising=False)
+
+
 @pytest.fixture
 def copy_dir(tmp_path) -> Path:
     """A private copy of data/mnist (the tests damage it)."""
@@ -259,7 +265,6 @@ def test_loading_opens_no_socket(copy_dir, monkeypatch):
 
     monkeypatch.setattr(socket, "socket", refuse)
     monkeypatch.setattr(socket, "create_connection", refuse)
-    monkeypatch.delenv(data.MNIST_ENV, raising=False)
     (x, _), _ = data.load_mnist(data_dir=copy_dir, verbose=False)  # a copy: nothing cached
     assert len(x) == 60_000
     assert len(data.load_mnist(fast=True, data_dir=copy_dir, verbose=False)[0][0]) == 8_000

@@ -1,16 +1,22 @@
-"""Attacks and faults: each fixture gets exactly the outcome it should.
+"""Attacks and faults: each fixture gets exactly the outcome it should, in one batch.
 
-The fixtures are in tests/fixtures/attacks/; every one is graded in the same batch as an
-honest student, whose grade must not change.
+Notebook attacks are in tests/fixtures/attacks/ (built like the grading fixtures); attacks
+on the file system (links, FIFOs, odd folder names, a huge notebook) are made here. All are
+graded in one batch with an honest student, whose grade must not change. The grader runs
+with a secret and a database-like URL in its environment, which no kernel may see.
 """
 
 from __future__ import annotations
 
+import csv
 import json
+import os
 import shutil
 import sqlite3
+from pathlib import Path
 
 import build_fixtures
+import nbformat
 import pytest
 
 from autograder.cli import SAMPLES_DIR
@@ -20,9 +26,56 @@ from autograder.limits import Limits
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("hardening")]
 
 ATTACKS = build_fixtures.all_cases("attacks")
+AID = "01_conv_forward"
+NB = "01_conv_forward.ipynb"
 HONEST = "zz_honest"
+LONG_NAME = "s" * 240
+ODD_NAME = os.fsdecode(b"student-\xff\xfe-\x07bell")
+SECRETS = {"CNN_GRADER_SECRET": "grader-secret-42", "CNN_COURSE_TEST_SECRET": "postgresql://u:pw@x"}
 # Limits small enough to hit quickly; everything else as in production.
-TEST_LIMITS = Limits(cell_timeout_s=15, notebook_timeout_s=300, memory_mb=1500, max_processes=40)
+TEST_LIMITS = Limits(
+    cell_timeout_s=15, notebook_timeout_s=240, memory_mb=1500, max_processes=40, max_cells=5000
+)
+
+
+def _copy_sample(target: Path) -> None:
+    target.mkdir(parents=True)
+    shutil.copy(SAMPLES_DIR / "alice_correct" / AID / NB, target / NB)
+
+
+def _file_attacks(subs: Path) -> dict[str, str]:
+    """Make the file-system attacks; returns student -> expected problem name."""
+    honest_nb = subs / HONEST / AID / NB
+    made = {}
+    folder = subs / "link_notebook" / AID
+    folder.mkdir(parents=True)
+    (folder / NB).symlink_to(honest_nb)
+    made["link_notebook"] = "UnsafeFile"
+    (subs / "link_folder").mkdir()
+    (subs / "link_folder" / AID).symlink_to(subs / HONEST / AID)
+    made["link_folder"] = "UnsafeFile"
+    for name, target in [
+        ("link_solutions", "/proc/self/cwd/solutions/01_conv_forward/01_conv_forward.ipynb"),
+        ("link_environ", "/proc/self/environ"),
+        ("link_mem", "/proc/self/mem"),
+    ]:
+        folder = subs / name / AID
+        _copy_sample(folder)
+        (folder / "data.txt").symlink_to(target)
+        made[name] = "UnsafeFile"
+    folder = subs / "fifo" / AID
+    _copy_sample(folder)
+    os.mkfifo(folder / "pipe")
+    made["fifo"] = "UnsafeFile"
+    folder = subs / "huge_notebook" / AID
+    folder.mkdir(parents=True)
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell("x = 1  # " + "y" * 150) for _ in range(130_000)]
+    nbformat.write(nb, folder / NB)
+    made["huge_notebook"] = "NotebookTooLarge"
+    _copy_sample(subs / LONG_NAME / AID)
+    _copy_sample(subs / ODD_NAME / AID)
+    return made
 
 
 @pytest.fixture(scope="module")
@@ -33,20 +86,52 @@ def batch(tmp_path_factory):
         src = build_fixtures.case_path("attacks", aid, name, case["notebook"])
         (subs / name / aid).mkdir(parents=True)
         shutil.copy(src, subs / name / aid / src.name)
-    shutil.copytree(SAMPLES_DIR / "alice_correct", subs / HONEST)
-    run = grade_submissions(subs, root / "out", jobs=2, limits=TEST_LIMITS, progress=False)
-    return run
+    _copy_sample(subs / HONEST / AID)
+    files = _file_attacks(subs)
+    saved = {k: os.environ.get(k) for k in SECRETS}
+    os.environ.update(SECRETS)
+    try:
+        run = grade_submissions(subs, root / "out", jobs=2, limits=TEST_LIMITS, progress=False)
+        again = grade_submissions(subs, root / "out", jobs=2, limits=TEST_LIMITS, progress=False)
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+    return {"run": run, "again": again, "files": files}
 
 
 def _result(batch, name):
-    return next(r for r in batch.results if r.student == name)
+    return next(r for r in batch["run"].results if r.student == name)
+
+
+def _autograded_text(batch, name) -> str:
+    folder = batch["run"].out_dir / "autograded" / name / AID
+    return "".join(p.read_text(encoding="utf-8") for p in folder.glob("*.ipynb"))
+
+
+def _outputs_text(batch, name) -> str:
+    """Only what the cells printed (not their source)."""
+    folder = batch["run"].out_dir / "autograded" / name / AID
+    outputs = []
+    for path in folder.glob("*.ipynb"):
+        nb = json.loads(path.read_text(encoding="utf-8"))
+        outputs += [cell.get("outputs", []) for cell in nb["cells"]]
+    return json.dumps(outputs)
+
+
+def _feedback_text(batch, name) -> str:
+    folder = batch["run"].out_dir / "feedback" / name / AID
+    return "".join(p.read_text(encoding="utf-8") for p in folder.glob("*.html"))
 
 
 @pytest.mark.parametrize("case_name", sorted(name for _, name in ATTACKS))
 def test_attack_outcome(batch, case_name):
     case = next(c for (_, n), c in ATTACKS.items() if n == case_name)
-    if case_name == "read_hidden_tests" and not batch.isolated:
-        pytest.skip("bubblewrap is not available: hidden tests are on a readable disk")
+    run = batch["run"]
+    if (case_name == "read_hidden_tests" or case.get("isolated_only")) and not run.isolated:
+        pytest.skip("bubblewrap is not available: this attack needs the sandbox to hold")
     result = _result(batch, case_name)
     assert result.status == "graded", f"{case_name} was not graded: {result.problems}"
     honest = _result(batch, HONEST)
@@ -55,15 +140,72 @@ def test_attack_outcome(batch, case_name):
     for cell in result.cells:
         wanted = expect.pop(cell.grade_id, cell.max_score)
         assert cell.score == wanted, (
-            f"{case_name}: {cell.grade_id} {cell.score} != {wanted} ({cell.problem}: {cell.message})"
+            f"{case_name}: {cell.grade_id} {cell.score} != {wanted} ({cell.problem}: "
+            f"{cell.message})"
         )
     assert not expect
+    names = [p.name for p in result.problems] + [c.problem for c in result.cells]
     if "problem" in case:
-        assert any(case["problem"] in p for p in result.problems), result.problems
+        assert case["problem"] in names, result.problems
+    autograded = _autograded_text(batch, case_name)
     if "output_contains" in case:
-        nb = batch.out_dir / "autograded" / case_name / "01_conv_forward" / "01_conv_forward.ipynb"
-        outputs = json.dumps(json.loads(nb.read_text())["cells"])
-        assert case["output_contains"] in outputs
+        assert case["output_contains"] in autograded
+    printed = _outputs_text(batch, case_name)
+    for text in case.get("output_lacks", []):
+        assert text not in printed, f"{case_name}: {text!r} reached the notebook's outputs"
+    for text in case.get("feedback_lacks", []):
+        assert text not in _feedback_text(batch, case_name), f"{text!r} reached the feedback"
+    if "max_notebook_mb" in case:
+        assert len(autograded) < case["max_notebook_mb"] * 2**20
+
+
+def test_feedback_never_shows_hidden_tests(batch):
+    for result in batch["run"].results:
+        if result.status == "graded":
+            text = _feedback_text(batch, result.student)
+            assert "BEGIN HIDDEN TESTS" not in text and "hidden=True" not in text
+
+
+def test_no_grader_environment_anywhere(batch):
+    for result in batch["run"].results:
+        text = _outputs_text(batch, result.student) if result.status == "graded" else ""
+        for value in SECRETS.values():
+            assert value not in text, f"{result.student} saw the grader's environment"
+
+
+@pytest.mark.parametrize(
+    "student",
+    ["link_notebook", "link_folder", "link_solutions", "link_environ", "link_mem", "fifo",
+     "huge_notebook"],
+)
+def test_file_attacks_score_zero_with_a_named_problem(batch, student):
+    result = _result(batch, student)
+    assert result.status == "graded", result.problems
+    assert result.score == 0 and result.max_score == 7
+    assert batch["files"][student] in [p.name for p in result.problems], result.problems
+    # nothing of the honest student's notebook (the link's target) was graded or shown
+    assert "all 16 checks passed" not in _autograded_text(batch, student)
+
+
+def test_huge_notebook_is_refused_quickly(batch):
+    assert _result(batch, "huge_notebook").seconds < 30
+
+
+def test_odd_folder_names_are_graded_and_reported(batch):
+    long = _result(batch, LONG_NAME)
+    assert long.score == long.max_score == 7
+    odd = next(r for r in batch["run"].results if r.student.startswith("student-"))
+    assert odd.score == 7 and "OddName" in [p.name for p in odd.problems]
+    assert odd.student.isprintable() and "\\xff" in odd.student
+
+
+def test_grades_csv_complete_and_resume_finds_everything(batch):
+    run, again = batch["run"], batch["again"]
+    with open(run.csv_path, newline="", encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    assert len(rows) == len(run.results) == len(ATTACKS) + len(batch["files"]) + 3
+    assert len(again.skipped) == len(run.results)  # the second run resumed: nothing regraded
+    assert [r.score for r in again.results] == [r.score for r in run.results]
 
 
 def test_honest_student_unaffected(batch):
@@ -72,12 +214,46 @@ def test_honest_student_unaffected(batch):
 
 
 def test_gradebook_not_poisoned(batch):
-    con = sqlite3.connect(batch.out_dir / "gradebook.db")
+    con = sqlite3.connect(batch["run"].out_dir / "gradebook.db")
     assert (
         con.execute("SELECT COUNT(*) FROM grade WHERE manual_score IS NOT NULL").fetchone()[0] == 0
     )
 
 
 def test_batch_completed(batch):
-    assert len(batch.results) == len(ATTACKS) + 1
-    assert all(r.status == "graded" for r in batch.results)
+    assert all(r.status == "graded" for r in batch["run"].results), [
+        (r.student, r.problems) for r in batch["run"].results if r.status != "graded"
+    ]
+    journal = batch["run"].out_dir / "results"
+    assert all(len(p.name) < 100 for p in journal.iterdir())
+    assert all(json.loads(p.read_text())["status"] for p in journal.glob("*.json"))
+
+
+DAEMON = """import os, time
+if os.fork() == 0:
+    os.setsid()
+    if os.fork() == 0:
+        with open(PIDFILE, "w") as fh:
+            fh.write(str(os.getpid()))
+        time.sleep(600)
+    os._exit(0)
+"""
+
+
+def test_daemon_does_not_outlive_its_notebook_without_sandbox(tmp_path, monkeypatch):
+    """Without bubblewrap a kernel can fork a daemon; the grader kills it with the kernel."""
+    monkeypatch.setenv("CNN_GRADER_NO_BWRAP", "1")
+    pidfile = tmp_path / "daemon.pid"
+    nb = nbformat.read(SAMPLES_DIR / "alice_correct" / AID / NB, as_version=4)
+    cell = nbformat.v4.new_code_cell(DAEMON.replace("PIDFILE", repr(str(pidfile))))
+    cell["id"] = "daemon"
+    nb.cells.insert(3, cell)
+    folder = tmp_path / "subs" / "daemon" / AID
+    folder.mkdir(parents=True)
+    nbformat.write(nb, folder / NB)
+    run = grade_submissions(tmp_path / "subs", tmp_path / "out", jobs=1, progress=False)
+    assert run.results[0].score == 7
+    pid = int(pidfile.read_text())
+    assert not Path(f"/proc/{pid}").exists() or "Z" in Path(f"/proc/{pid}/stat").read_text().split()[2], (
+        "a process started by the kernel outlived the notebook"
+    )

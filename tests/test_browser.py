@@ -1,0 +1,294 @@
+"""JupyterLab in a real browser: what a student and an instructor see.
+
+JupyterLab runs from the venv (not activated: its ``bin/`` is not on PATH) on a free local
+port with a token, in a temporary copy of the course with assignment 1 released to the
+course's exchange and no gradebook yet (as in a fresh clone). Playwright drives Debian's
+Chromium (never a browser of its own). Screenshots go to the test's temporary folder;
+assertions are on text.
+
+Skips, saying why, where Chromium or Playwright is missing.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import secrets
+import shutil
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from autograder.fixtures import build_case, write_notebook
+from autograder.release import COURSE_PYTHON
+
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("browser")]
+
+CHROMIUM = os.environ.get("CNN_COURSE_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+BIN = Path(sys.executable).parent
+AID = "01_conv_forward"
+ASSIGNMENT_NB = f"assignments/{AID}/{AID}.ipynb"
+LECTURE_NB = "lectures/02_convolution.ipynb"
+TIMEOUT_MS = 120_000
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _cell_index(path: Path, predicate) -> int | None:
+    cells = json.loads(path.read_text(encoding="utf-8"))["cells"]
+    return next((i for i, cell in enumerate(cells) if predicate(cell)), None)
+
+
+@pytest.fixture(scope="module")
+def lab(root, tmp_path_factory):
+    """(base URL, token, course copy, screenshot folder) of a running JupyterLab."""
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"Chromium not found at {CHROMIUM} (apt-get install chromium)")
+    pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
+    tmp = tmp_path_factory.mktemp("browser")
+    course, home, shots = tmp / "course", tmp / "home", tmp / "screenshots"
+    for folder in (course, home, shots):
+        folder.mkdir()
+    shutil.copy2(root / "nbgrader_config.py", course)
+    for name in ("solutions", "assignments", "lectures"):
+        shutil.copytree(root / name, course / name, ignore=shutil.ignore_patterns(".ipynb_*"))
+    env = {
+        "PATH": "/usr/local/bin:/usr/bin:/bin",  # the venv is not activated
+        "HOME": str(home),
+        "LANG": "C.UTF-8",
+        "CNN_COURSE_ROOT": str(course),
+        "CNN_COURSE_FAST": "1",
+        "CNN_COURSE_OFFLINE": "1",
+        "CNN_COURSE_THREADS": "1",
+        "TF_CPP_MIN_LOG_LEVEL": "2",
+    }
+    # Released to the course's exchange; no gradebook yet (a fresh clone): the Formgrader
+    # creates it, which needs `alembic` on PATH (nbgrader_config.py puts it there).
+    done = subprocess.run(
+        [str(BIN / "nbgrader"), "release_assignment", AID],
+        cwd=course,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert not (course / "gradebook.db").exists()
+    # The student has answered every question (as the reference solution does).
+    write_notebook(build_case(AID, {"notebook": f"{AID}.ipynb"}), course / ASSIGNMENT_NB)
+
+    port, token = _free_port(), secrets.token_hex(16)
+    command = [
+        str(BIN / "jupyter"),
+        "lab",
+        "--no-browser",
+        f"--port={port}",
+        "--ServerApp.ip=127.0.0.1",
+        f"--ServerApp.token={token}",
+        f"--ServerApp.root_dir={course}",
+        "--LabApp.news_url=",
+    ]
+    if os.geteuid() == 0:
+        command.append("--allow-root")
+    log = (tmp / "jupyter.log").open("w")
+    server = subprocess.Popen(command, cwd=course, env=env, stdout=log, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            try:
+                with urllib.request.urlopen(f"{base}/api/status?token={token}", timeout=5):
+                    break
+            except OSError:
+                if server.poll() is not None or time.monotonic() > deadline:
+                    pytest.fail("JupyterLab did not start:\n" + (tmp / "jupyter.log").read_text())
+                time.sleep(0.5)
+        yield base, token, course, shots
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            server.kill()
+        log.close()
+        print(f"screenshots: {shots}")
+
+
+@pytest.fixture(scope="module")
+def browser(lab):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser, lab):
+    base, token, _, _ = lab
+    context = browser.new_context(viewport={"width": 1400, "height": 950})
+    page = context.new_page()
+    page.set_default_timeout(TIMEOUT_MS)
+    page.goto(f"{base}/lab?reset&token={token}")  # sets the login cookie; no old tabs
+    page.wait_for_selector(".lm-MenuBar-item")
+    yield page
+    context.close()
+
+
+def _open_notebook(page, lab, path: str):
+    base, token, _, _ = lab
+    page.goto(f"{base}/lab/tree/{path}?reset&token={token}")
+    panel = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden)")
+    panel.locator(".jp-Cell").first.wait_for()
+    # The kernel is ready once the toolbar names it and reports it idle.
+    page.wait_for_selector(".jp-NotebookPanel-toolbar >> text=Python 3 (ipykernel)")
+    page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']")
+    return panel.locator(".jp-Notebook .jp-Cell")
+
+
+def _run_up_to(page, cells, index: int) -> None:
+    """Run every cell above ``index`` and then that cell, from Lab's menus and keys."""
+    cell = cells.nth(index)
+    cell.scroll_into_view_if_needed()
+    cell.locator(".jp-InputPrompt").first.click()
+    page.keyboard.press("Escape")  # command mode
+    page.locator(".lm-MenuBar-item", has_text="Run").click()
+    page.locator(".lm-Menu-item", has_text="Run All Above Selected Cell").click()
+    page.keyboard.press("Control+Enter")  # the selected cell itself
+
+
+def _menu(page, top: str, item: str) -> None:
+    page.locator(".lm-MenuBar-item", has_text=top).click()
+    page.locator(".lm-Menu-item", has_text=item).first.click()
+
+
+def test_assignment_visible_test_and_validate(page, lab):
+    _, _, course, shots = lab
+    cells = _open_notebook(page, lab, ASSIGNMENT_NB)
+    tab = page.locator(".lm-DockPanel-tabBar .lm-TabBar-tab.lm-mod-current")
+    time.sleep(2)  # Lab rewrites kernelspec and language_info from the kernel by now
+    page.screenshot(path=str(shots / "01_assignment_opened.png"))
+    if sys.version.split()[0] == COURSE_PYTHON:
+        assert "jp-mod-dirty" not in (tab.get_attribute("class") or ""), (
+            "the notebook is marked unsaved as soon as it opens: its kernelspec or "
+            "language_info differ from what JupyterLab writes"
+        )
+
+    first_test = _cell_index(
+        course / ASSIGNMENT_NB,
+        lambda c: c.get("metadata", {}).get("nbgrader", {}).get("grade", False),
+    )
+    assert first_test is not None
+    _run_up_to(page, cells, first_test)
+    output = cells.nth(first_test).locator(".jp-OutputArea")
+    output.locator(".jp-OutputArea-output").first.wait_for()
+    page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']")
+    message = output.inner_text()
+    cells.nth(first_test).screenshot(path=str(shots / "02_first_test_cell.png"))
+    assert "zero_pad" in message and "passed" in message.lower(), message
+    assert "Traceback" not in message and "Error" not in message, message
+
+    # nbgrader's Validate button (a toolbar button): it saves, validates on the server, and
+    # shows the result in a dialog.
+    page.locator(".jp-NotebookPanel-toolbar jp-button.validate-button").click()
+    dialog = page.locator(".jp-Dialog-content")
+    dialog.wait_for(timeout=240_000)
+    text = dialog.inner_text()
+    page.screenshot(path=str(shots / "03_validate_dialog.png"))
+    assert "Success" in text and "passes all the tests" in text, text
+
+
+def test_assignment_list_shows_the_course(page, lab):
+    _, _, _, shots = lab
+    _menu(page, "Nbgrader", "Assignment List")
+    course_button = page.locator("#course_list_default")
+    page.wait_for_function(
+        "() => { const b = document.querySelector('#course_list_default');"
+        " return b && !b.innerText.includes('Loading'); }"
+    )
+    released = page.locator("#released_assignments_list")
+    released.locator(f"text={AID}").first.wait_for()
+    page.screenshot(path=str(shots / "04_assignment_list.png"))
+    text = page.locator("#assignments").inner_text()
+    assert course_button.inner_text().strip() == "cnn-course", text
+    assert "Error fetching courses!" not in text, text
+    assert "exchange directory does not exist" not in text, text
+    assert AID in released.inner_text()
+
+
+def test_formgrader_shows_the_course(page, lab):
+    _, _, course, shots = lab
+    _menu(page, "Nbgrader", "Formgrader")
+    frame = page.frame_locator("iframe").first
+    row = frame.locator("tr", has_text=AID).first
+    row.wait_for()
+    page.screenshot(path=str(shots / "05_formgrader.png"))
+    text = frame.locator("body").inner_text()
+    assert "Manage Assignments" in text, text
+    for problem in ("Error fetching courses!", "Loading, please wait", "500", "Traceback"):
+        assert problem not in text, f"{problem!r} on the Formgrader page:\n{text}"
+    assert "released" in row.inner_text().lower(), row.inner_text()
+    # The Formgrader made the gradebook itself, alembic version included.
+    with sqlite3.connect(course / "gradebook.db") as db:
+        assert db.execute("SELECT version_num FROM alembic_version").fetchone()
+
+
+def test_lecture_explorer_slider_changes_output_size(page, lab):
+    _, _, course, shots = lab
+    lecture = course / LECTURE_NB
+    explorer_cell = _cell_index(
+        lecture, lambda c: c["cell_type"] == "code" and "explorer(" in "".join(c["source"])
+    )
+    if explorer_cell is None:
+        pytest.skip(f"{LECTURE_NB} has no ipywidgets explorer yet")
+    setup_cell = _cell_index(
+        lecture, lambda c: c["cell_type"] == "code" and "setup_notebook" in "".join(c["source"])
+    )
+    cells = _open_notebook(page, lab, LECTURE_NB)
+    for index in (setup_cell, explorer_cell):
+        cell = cells.nth(index)
+        cell.scroll_into_view_if_needed()
+        cell.locator(".jp-InputPrompt").first.click()
+        page.keyboard.press("Escape")
+        page.keyboard.press("Control+Enter")
+        page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']")
+    box = cells.nth(explorer_cell).locator(".cnn-explorer")
+    box.wait_for()
+    nout = box.locator(".cnn-explorer-nout")
+    before = nout.inner_text().strip()
+    box.scroll_into_view_if_needed()
+    page.screenshot(path=str(shots / "06_explorer_before.png"))
+    handle = box.locator(".cnn-explorer-pad .noUi-handle, .cnn-explorer-pad [role=slider]").first
+    handle.focus()
+    page.keyboard.press("ArrowRight")  # pad 0 -> 1
+    page.wait_for_function(
+        "(old) => { const e = document.querySelector('.cnn-explorer .cnn-explorer-nout');"
+        " return e && e.innerText.trim() !== old; }",
+        arg=before,
+    )
+    after = nout.inner_text().strip()
+    formula = box.locator(".cnn-explorer-formula").inner_text()
+    page.screenshot(path=str(shots / "07_explorer_after.png"))
+    assert re.fullmatch(r"\d+", before) and re.fullmatch(r"\d+", after), (before, after)
+    assert int(after) == int(before) + 1, (before, after, formula)
+    assert "n_out" in formula and formula.strip().endswith(after), formula
