@@ -124,7 +124,15 @@ class KernelCalls(Runner):
         calls = []
         for i, case in enumerate(cases):
             args, kwargs = spec.build(case)
-            calls.append({"id": i, "target": spec.target, "args": list(args), "kwargs": kwargs})
+            calls.append(
+                {
+                    "id": i,
+                    "target": spec.target,
+                    "adapter": spec.adapter,
+                    "args": list(args),
+                    "kwargs": kwargs,
+                }
+            )
         request = {"calls": calls, "forbidden": list(spec.forbidden)}
         folder = self.channel_dir / secrets.token_hex(8)
         folder.mkdir(mode=0o700)

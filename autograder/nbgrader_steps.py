@@ -13,7 +13,9 @@ redaction of hidden tests is :class:`autograder.feedback.RedactHiddenTests`.
 from __future__ import annotations
 
 from nbgrader import utils
-from nbgrader.preprocessors import OverwriteCells, SaveAutoGrades
+from nbgrader.preprocessors import SaveAutoGrades
+
+from .feedback import RestoreHiddenTests
 
 
 class SaveVerdicts(SaveAutoGrades):
@@ -42,10 +44,12 @@ class SaveVerdicts(SaveAutoGrades):
         return cell, resources
 
 
-class OverwriteCellsAndFlags(OverwriteCells):
-    """nbgrader's OverwriteCells, plus: the grade/solution/task flags come back from the
-    gradebook too. (nbgrader restores source, points, lock and checksum, but a student who
-    flips ``grade`` to false on a test cell makes plain nbgrader fail the whole notebook.)"""
+class OverwriteCellsAndFlags(RestoreHiddenTests):
+    """nbgrader's OverwriteCells (without its false checksum warnings for untouched test
+    cells, see :class:`~autograder.feedback.RestoreHiddenTests`), plus: the grade/solution/
+    task flags come back from the gradebook too. (nbgrader restores source, points, lock and
+    checksum, but a student who flips ``grade`` to false on a test cell makes plain nbgrader
+    fail the whole notebook.)"""
 
     def preprocess(self, nb, resources):
         # DeduplicateIds leaves copies of a cell with nbgrader metadata but no grade_id,

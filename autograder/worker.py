@@ -127,6 +127,8 @@ def _grader_config(scratch: Path, task: GradeTask, report: Path):
     executor.report_file = str(report)
     executor.secret = task.secret
     executor.raise_on_iopub_timeout = False
+    # Set here whatever nbgrader_config.py says: --show-hidden is the only way to keep
+    # hidden-test source in the feedback.
     feedback = ["nbgrader.preprocessors.GetGrades"]
     if task.redact_hidden:
         feedback.append("autograder.feedback.RedactHiddenTests")

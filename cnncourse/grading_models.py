@@ -6,6 +6,8 @@ Every check raises :class:`cnncourse.testing.CheckError` with a message for the 
 
 * :func:`keras_layer_table` - what a Keras model is made of (kind, output shape, parameters)
 * :func:`check_keras_architecture` - layer kinds and order, settings, output shapes, parameters
+* :func:`rebuild_keras_model` - a Keras model rebuilt from the JSON config another process
+  sent (how the autograder looks at a student's model without trusting the student's kernel)
 * :func:`count_torch_params`, :func:`check_torch_module` - the same for a ``torch.nn.Module``
 * :func:`evaluate_accuracy` - batched accuracy of a Keras model or a PyTorch module
 
@@ -117,22 +119,42 @@ def _count_difference(actual: Sequence[str], expected: Sequence[str]) -> str:
     return "; ".join(parts) if parts else "same layers, different order"
 
 
-def check_layer_kinds(actual: Sequence[str], expected: Sequence[str], what: str = "model") -> None:
-    """The whole ordered list of layer kinds must equal ``expected`` (counts included)."""
+def first_kind_difference(actual: Sequence[str], expected: Sequence[str]) -> str | None:
+    """The first layer whose kind differs, and how, in words; ``None`` when the lists agree.
+
+    ``"layer 2 is Conv2D, expected Dropout (missing 2 x Dropout)"``; a model that stops early
+    reads ``"layer 7 is missing, expected Dense (...)"`` and one that goes on ``"layer 8 is
+    Dense, expected no more layers (...)"``. Layers are counted from 0, without the input.
+    """
     actual, expected = list(actual), list(expected)
-    if len(actual) != len(expected):
+    if actual == expected:
+        return None
+    i = next(
+        i
+        for i in range(max(len(actual), len(expected)))
+        if i >= len(actual) or i >= len(expected) or actual[i] != expected[i]
+    )
+    how = _count_difference(actual, expected)
+    if i >= len(actual):
+        return f"layer {i} is missing, expected {expected[i]} ({how})"
+    if i >= len(expected):
+        return f"layer {i} is {actual[i]}, expected no more layers ({how})"
+    return f"layer {i} is {actual[i]}, expected {expected[i]} ({how})"
+
+
+def check_layer_kinds(actual: Sequence[str], expected: Sequence[str], what: str = "model") -> None:
+    """The whole ordered list of layer kinds must equal ``expected`` (counts included).
+
+    The message's first line names the first layer that differs and how
+    (:func:`first_kind_difference`); the next ones give both counts and both lists.
+    """
+    actual, expected = list(actual), list(expected)
+    difference = first_kind_difference(actual, expected)
+    if difference is not None:
         _fail(
-            f"the {what} has {len(actual)} layers, expected {len(expected)} "
-            f"({_count_difference(actual, expected)}).\n  got:      {actual}\n"
-            f"  expected: {expected}"
+            f"{difference}.\nthe {what} has {len(actual)} layers, expected {len(expected)}"
+            f"\n  got:      {actual}\n  expected: {expected}"
         )
-    for i, (got, want) in enumerate(zip(actual, expected, strict=True)):
-        if got != want:
-            _fail(
-                f"layer {i} of the {what} is {got}, expected {want} "
-                f"({_count_difference(actual, expected)}).\n  got:      {actual}\n"
-                f"  expected: {expected}"
-            )
 
 
 def check_keras_architecture(
@@ -167,16 +189,20 @@ def check_keras_architecture(
             total_params if total_params is not None else sum(spec.params or 0 for spec in expected)
         )
         got_total = int(model.count_params())
-        if got_total != want_total:
-            _fail(f"the model has {got_total:,} parameters, expected {want_total:,}{listing}")
         # The layers that hold weights, in order: same counts, same kinds (a layer without
         # weights, e.g. Dropout, does not change them; the "types" part checks those).
         got_weighted = [(s.kind, s.params) for s in actual if s.params]
         want_weighted = [(s.kind, s.params) for s in expected if s.params]
-        if got_weighted != want_weighted:
+        if got_total != want_total or got_weighted != want_weighted:
+            where = _first_params_difference(actual, expected)
+            head = (
+                f"the model has {got_total:,} parameters, expected {want_total:,}"
+                if got_total != want_total
+                else "the layers with weights differ"
+            )
             _fail(
-                f"the layers with weights have (kind, parameters) {got_weighted}, "
-                f"expected {want_weighted}{listing}"
+                f"{head}: {where}.\nthe layers with weights have (kind, parameters) "
+                f"{got_weighted},\n  expected {want_weighted}{listing}"
             )
     if not set(parts) & {"types", "config", "shapes"}:
         return
@@ -198,6 +224,18 @@ def check_keras_architecture(
                 )
 
 
+def _first_params_difference(actual: Sequence[LayerSpec], expected: Sequence[LayerSpec]) -> str:
+    """Where the parameter counts part: the first layer that differs in kind, or else the
+    first whose count differs."""
+    kinds = first_kind_difference([s.kind for s in actual], [s.kind for s in expected])
+    if kinds is not None:
+        return kinds
+    for i, (got, want) in enumerate(zip(actual, expected, strict=True)):
+        if want.params is not None and got.params != want.params:
+            return f"layer {i} ({got.kind}) has {got.params:,} parameters, expected {want.params:,}"
+    return "the counts differ outside the listed layers"
+
+
 def check_compiled(model: Any, optimizer: str, loss: str) -> None:
     """A compiled Keras model must use the optimizer class ``optimizer`` (e.g. ``"RMSprop"``)
     and the loss ``loss`` (e.g. ``"categorical_crossentropy"``, as a name or a Loss object).
@@ -217,6 +255,184 @@ def check_compiled(model: Any, optimizer: str, loss: str) -> None:
     camel = "".join(part.capitalize() for part in loss.split("_"))
     if name not in {loss, camel} and type(got).__name__ != camel:
         _fail(f"the loss is {name!r}, expected {loss!r}")
+
+
+# ------------------------------------------------------------ rebuilding a Keras model
+
+MAX_CONFIG_BYTES = 1_000_000  # a JSON config longer than this is not rebuilt
+MAX_LAYERS = 64
+MAX_REBUILD_PARAMS = 20_000_000  # 80 MB of float32 weights: far above the course's models
+MAX_SIDE = 4096  # largest input dimension accepted
+
+# Layer kinds the grader rebuilds. Their weights are counted from the config before Keras
+# allocates anything (so that a config cannot make the grader's process allocate gigabytes);
+# any other kind is refused by name.
+WEIGHTED_KINDS = ("Conv1D", "Conv2D", "Conv3D", "Dense", "BatchNormalization")
+WEIGHTLESS_KINDS = (
+    "MaxPooling1D",
+    "MaxPooling2D",
+    "MaxPooling3D",
+    "AveragePooling1D",
+    "AveragePooling2D",
+    "AveragePooling3D",
+    "GlobalAveragePooling1D",
+    "GlobalAveragePooling2D",
+    "GlobalMaxPooling1D",
+    "GlobalMaxPooling2D",
+    "Flatten",
+    "Reshape",
+    "Permute",
+    "Dropout",
+    "SpatialDropout1D",
+    "SpatialDropout2D",
+    "GaussianNoise",
+    "GaussianDropout",
+    "AlphaDropout",
+    "Activation",
+    "ReLU",
+    "LeakyReLU",
+    "ELU",
+    "Softmax",
+    "Identity",
+    "Rescaling",
+    "Cropping1D",
+    "Cropping2D",
+    "Cropping3D",
+    "ZeroPadding1D",
+    "ZeroPadding2D",
+    "ZeroPadding3D",
+    "UpSampling1D",
+    "UpSampling2D",
+)
+
+
+def model_config_from_json(data: Any) -> dict:
+    """The config of a ``keras.Sequential`` model from its JSON (``str``, ``bytes`` or a
+    ``uint8`` array of UTF-8 bytes, as ``model.to_json()`` writes it), checked for form.
+
+    Raises :class:`CheckError` for anything else (too long, not JSON, not a Sequential
+    model, too many layers).
+    """
+    if isinstance(data, np.ndarray) and data.dtype == np.uint8 and data.ndim == 1:
+        data = data.tobytes()
+    if isinstance(data, str):
+        data = data.encode("utf-8")
+    if not isinstance(data, bytes):
+        _fail(f"expected a model's JSON config, got {type(data).__name__}")
+    if len(data) > MAX_CONFIG_BYTES:
+        _fail(f"the model's config is {len(data):,} bytes long, over {MAX_CONFIG_BYTES:,}")
+    import json
+
+    try:
+        config = json.loads(data.decode("utf-8"))
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        _fail("the model's config is not valid JSON")
+    if not isinstance(config, dict) or config.get("class_name") != "Sequential":
+        kind = config.get("class_name") if isinstance(config, dict) else type(config).__name__
+        _fail(
+            f"the model is a {kind}, expected a keras.Sequential: build it with "
+            "keras.Sequential([keras.Input(...), layer, layer, ...])"
+        )
+    layers = (config.get("config") or {}).get("layers")
+    if not isinstance(layers, list) or not all(isinstance(c, dict) for c in layers):
+        _fail("the model's config has no list of layers")
+    if len(layers) > MAX_LAYERS:
+        _fail(f"the model has {len(layers)} layers, more than the {MAX_LAYERS} the grader reads")
+    return config
+
+
+def config_layer_kinds(config: dict) -> list[str]:
+    """The class names of a Sequential config's layers, in order, without the input."""
+    kinds = [str(c.get("class_name")) for c in config["config"]["layers"]]
+    return [k for k in kinds if k != "InputLayer"]
+
+
+def _config_input_shape(config: dict) -> tuple:
+    layers = config["config"]["layers"]
+    shape = None
+    if layers and layers[0].get("class_name") == "InputLayer":
+        shape = (layers[0].get("config") or {}).get("batch_shape")
+    if shape is None:
+        shape = config["config"].get("build_input_shape")
+    if not isinstance(shape, list | tuple) or not 2 <= len(shape) <= 5:
+        _fail(
+            "the model does not say the shape of its input: start it with keras.Input(...), "
+            "e.g. keras.Input((28, 28, 1))"
+        )
+    dims = list(shape)[1:]
+    if not all(type(d) is int and 1 <= d <= MAX_SIDE for d in dims):
+        _fail(f"the model's input shape {tuple(dims)} is not a shape of positive sizes")
+    return (None, *dims)
+
+
+def _weights_of(kind: str, config: dict, input_shape: tuple) -> int:
+    """Number of weights a layer of ``kind`` creates for ``input_shape`` (with the batch)."""
+    if kind not in WEIGHTED_KINDS:
+        return 0
+    channels_last = config.get("data_format", "channels_last") != "channels_first"
+    if kind == "Dense":
+        n_in = input_shape[-1]
+        return int(config.get("units", 0)) * (n_in + (1 if config.get("use_bias", True) else 0))
+    if kind == "BatchNormalization":
+        axis = config.get("axis", -1)
+        axis = axis[0] if isinstance(axis, list | tuple) and axis else axis
+        return 4 * int(input_shape[axis if isinstance(axis, int) else -1])
+    channels = input_shape[-1] if channels_last else input_shape[1]
+    groups = max(1, int(config.get("groups", 1) or 1))
+    kernel = int(np.prod([int(k) for k in config.get("kernel_size", [1])]))
+    filters = int(config.get("filters", 0))
+    bias = filters if config.get("use_bias", True) else 0
+    return kernel * (int(channels) // groups) * filters + bias
+
+
+def rebuild_keras_model(data: Any) -> Any:
+    """A ``keras.Sequential`` rebuilt here from its JSON config (see
+    :func:`model_config_from_json`), with freshly initialised weights.
+
+    Keras deserialises in safe mode (no Lambda code, no modules outside Keras). Before
+    anything is built, the layers are read one by one: every kind must be one of
+    :data:`WEIGHTED_KINDS` or :data:`WEIGHTLESS_KINDS`, every shape must follow from the
+    input, and the model must hold at most :data:`MAX_REBUILD_PARAMS` weights. Raises
+    :class:`CheckError` with the reason otherwise.
+    """
+    import keras
+
+    config = model_config_from_json(data)
+    shape = _config_input_shape(config)
+    known = set(WEIGHTED_KINDS) | set(WEIGHTLESS_KINDS)
+    total = 0
+    for i, layer_config in enumerate(
+        c for c in config["config"]["layers"] if c.get("class_name") != "InputLayer"
+    ):
+        kind = str(layer_config.get("class_name"))
+        if kind not in known or not str(layer_config.get("module", "")).startswith("keras"):
+            _fail(
+                f"layer {i} is {kind}, a kind the grader does not rebuild (the course's "
+                "models use Conv2D, MaxPooling2D, Dropout, Flatten, Dense, Cropping2D, ...)"
+            )
+        settings = layer_config.get("config") or {}
+        try:
+            layer = keras.saving.deserialize_keras_object(layer_config, safe_mode=True)
+            total += _weights_of(kind, settings, shape)
+            out = tuple(layer.compute_output_shape(shape))
+        except Exception as exc:  # a config Keras refuses, or a shape that does not fit
+            _fail(f"layer {i} ({kind}) cannot be rebuilt for input {shape[1:]}: {exc}"[:600])
+        if not all(d is None or (type(d) is int and d >= 1) for d in out[1:]):
+            _fail(f"layer {i} ({kind}) would output shape {out[1:]} from input {shape[1:]}")
+        if total > MAX_REBUILD_PARAMS:
+            _fail(
+                f"the model has more than {MAX_REBUILD_PARAMS:,} weights by layer {i} "
+                f"({kind}): far more than the network of the exercise"
+            )
+        shape = (None, *out[1:])
+    full = {k: v for k, v in config.items() if k != "compile_config"}
+    try:
+        model = keras.saving.deserialize_keras_object(full, safe_mode=True)
+    except Exception as exc:
+        _fail(f"the model cannot be rebuilt from its config: {exc}"[:600])
+    if not isinstance(model, keras.Model):
+        _fail(f"the config describes a {type(model).__name__}, not a keras model")
+    return model
 
 
 def count_torch_params(module: Any, trainable_only: bool = True) -> int:
@@ -351,10 +567,14 @@ __all__ = [
     "check_keras_architecture",
     "check_layer_kinds",
     "check_torch_module",
+    "config_layer_kinds",
     "count_torch_params",
     "describe_layers",
     "evaluate_accuracy",
+    "first_kind_difference",
     "keras_layer_table",
+    "model_config_from_json",
     "predict_batched",
+    "rebuild_keras_model",
     "torch_layer_kinds",
 ]

@@ -30,18 +30,21 @@ def verify(
     seed: int | None = None,
     n_random: int | None = None,
     hidden: bool = False,
+    namespace: dict | None = None,
 ) -> Verdict:
     """Check ``function`` against the spec ``name``; raise :class:`CheckError` if it fails.
 
     ``seed`` draws the random cases (a new one each call unless given: the message says
     which, so a failure can be repeated with ``verify(name, function, seed=...)``).
     ``hidden`` adds the spec's hidden configurations (used by the hidden tests).
+    ``namespace`` (usually ``globals()``) is where adapters find other notebook names, e.g.
+    the module class a weight-copying function fills.
     """
     __tracebackhide__ = True  # IPython shows the student's line and the message only
     spec = get_spec(name)
     if seed is None:
         seed = secrets.randbelow(2**31)
-    verdict = check(spec, DirectRunner(function), seed, n_random, hidden)
+    verdict = check(spec, DirectRunner(function, namespace), seed, n_random, hidden)
     for line in verdict.summary:
         print(line)
     if not verdict.passed:
