@@ -3,7 +3,7 @@
 :class:`KernelCalls` is the grader's :class:`~cnncourse.checks.engine.Runner`. For a batch
 of cases it builds the inputs *here*, writes them as plain data into a fresh folder of the
 result channel (a folder the sandbox shares with the grader), asks the kernel to run
-:func:`cnncourse.checks.channel.run_probe` on them (its source is sent with the request, so
+:func:`cnncourse.checks.calls.run_probe` on them (its source is sent with the request, so
 nothing in the kernel's own files is trusted), and reads the result file back without
 following links, within a size limit, refusing pickle. Anything missing, malformed,
 oversized or duplicated becomes a named failure of those cases; nothing the kernel writes
@@ -22,7 +22,12 @@ from pathlib import Path
 from cnncourse.checks import channel
 from cnncourse.checks.engine import Case, Runner, Spec
 
-PROBE_SOURCE = Path(channel.__file__).read_text(encoding="utf-8")
+# The kernel side of a request, sent as text with every request (nothing of the kernel's own
+# files is trusted): channel, adapters, calls, each executed into one namespace.
+PROBE_SOURCES = [
+    (name, (Path(channel.__file__).parent / f"{name}.py").read_text(encoding="utf-8"))
+    for name in channel.PROBE_MODULES
+]
 
 
 class ProbeTimeout(Exception):
@@ -54,12 +59,11 @@ def read_regular_file(path: Path, max_bytes: int) -> bytes:
 
 
 def _probe_code(request: str, result: str) -> str:
-    return (
-        "_cnn_probe = {}\n"
-        f"exec(compile({PROBE_SOURCE!r}, '<grader probe>', 'exec'), _cnn_probe)\n"
-        f"_cnn_probe['run_probe'](globals(), {request!r}, {result!r})\n"
-        "del _cnn_probe\n"
-    )
+    lines = ["_cnn_probe = {}"]
+    for name, source in PROBE_SOURCES:
+        lines.append(f"exec(compile({source!r}, '<grader probe: {name}>', 'exec'), _cnn_probe)")
+    lines += [f"_cnn_probe['run_probe'](globals(), {request!r}, {result!r})", "del _cnn_probe", ""]
+    return "\n".join(lines)
 
 
 def _text(value, limit: int = channel.MAX_STRING) -> str:

@@ -3,7 +3,7 @@
 Each graded function declares what it may not use (``Spec.forbidden``, e.g. ``torch`` or
 numpy's stride tricks). This module reads the source of the solution cells, never runs it,
 and finds imports of forbidden modules and references to forbidden names. The runtime
-check (:class:`cnncourse.checks.channel.CallWatch`, while the function runs) and the
+check (:class:`cnncourse.checks.calls.CallWatch`, while the function runs) and the
 sandbox (which hides forbidden packages from the kernel) are the other two layers.
 """
 

@@ -296,13 +296,13 @@ def run_record(spec: RunSpec, r: dict) -> dict:
         "validation_digits": r["validation_digits"],
         "test_digits": r["test_digits"],
         "parameters": r["parameters"],
-        "test_accuracy": r["test_accuracy"],
-        "test_loss": r["test_loss"],
-        "seconds_per_epoch": sum(seconds) / len(seconds),
+        "test_accuracy": round(r["test_accuracy"], 6),
+        "test_loss": round(r["test_loss"], 6),
+        "seconds_per_epoch": round(sum(seconds) / len(seconds), 2),
         "peak_rss_mb": round(r["peak_rss_mb"], 1),
         "lecture_accuracy": spec.lecture_accuracy,
         "lecture_loss": spec.lecture_loss,
-        "history": r["history"],
+        "history": {k: [round(v, 6) for v in values] for k, values in r["history"].items()},
     }
 
 
@@ -318,17 +318,19 @@ def goals(runs: dict) -> list[tuple[str, bool | None, str]]:
         if name not in runs:
             out.append((goal, None, "not run"))
             continue
-        gap = 100 * (runs[name]["test_accuracy"] - spec.lecture_accuracy)
+        gap = round(100 * (runs[name]["test_accuracy"] - spec.lecture_accuracy), 2) + 0.0
         out.append((goal, abs(gap) <= GOAL_POINTS + 1e-9, f"{gap:+.2f} points"))
     goal = "classic classifier ahead of the cropped one"
     if "cropped" in runs and "classic" in runs:
-        gap = 100 * (runs["classic"]["test_accuracy"] - runs["cropped"]["test_accuracy"])
+        gap = round(100 * (runs["classic"]["test_accuracy"] - runs["cropped"]["test_accuracy"]), 2)
         out.append((goal, gap > 0, f"classic {gap:+.2f} points"))
     else:
         out.append((goal, None, "not run"))
     goal = f"Keras and PyTorch within {FRAMEWORK_POINTS} points of each other"
     if "keras_cnn" in runs and "torch_cnn" in runs:
-        gap = 100 * (runs["torch_cnn"]["test_accuracy"] - runs["keras_cnn"]["test_accuracy"])
+        gap = round(
+            100 * (runs["torch_cnn"]["test_accuracy"] - runs["keras_cnn"]["test_accuracy"]), 2
+        )
         out.append((goal, abs(gap) <= FRAMEWORK_POINTS + 1e-9, f"PyTorch {gap:+.2f} points"))
     else:
         out.append((goal, None, "not run"))
@@ -393,20 +395,35 @@ def render_markdown(report: dict) -> str:
 
 
 def curve_notes(runs: dict) -> list[str]:
-    """One sentence per run, computed from its history: best validation epoch, the gap."""
+    """One sentence per run, computed from its history: best validation epoch, the gap, and
+    whether the validation loss turned up while the training loss kept falling."""
     out = []
     for r in runs.values():
         h = r["history"]
         if not h["val_loss"]:
             continue
-        best = min(range(len(h["val_loss"])), key=h["val_loss"].__getitem__)
+        last = len(h["val_loss"])
+        best = min(range(last), key=h["val_loss"].__getitem__)
         gap = h["val_loss"][-1] - h["loss"][-1]
-        out.append(
-            f"- {r['title']}: validation loss lowest after epoch {best + 1} of {r['epochs']} "
+        text = (
+            f"- {r['title']}: validation loss lowest after epoch {best + 1} of {last} "
             f"({h['val_loss'][best]:.4f}; {h['val_loss'][-1]:.4f} at the end); last epoch's "
             f"training loss {h['loss'][-1]:.4f}, validation minus training {gap:+.4f}; "
-            f"validation accuracy {100 * h['val_accuracy'][-1]:.2f}%."
+            f"validation accuracy {100 * h['val_accuracy'][-1]:.2f}%. "
         )
+        rise = h["val_loss"][-1] / h["val_loss"][best] - 1
+        if best + 1 <= last - 3 and rise > 0.05:
+            text += (
+                f"The validation loss ends {100 * rise:.0f}% above its minimum while the "
+                "training loss keeps falling: the network starts to over-fit, and stopping "
+                f"near epoch {best + 1} would have kept the best validation loss."
+            )
+        else:
+            text += (
+                "The validation loss is still at or near its lowest at the end: no clear "
+                "over-fitting within these epochs."
+            )
+        out.append(text)
     return out
 
 
@@ -440,15 +457,21 @@ def plot_curves(runs: dict, path: Path, note: str) -> None:
             ax.grid(alpha=0.3)
             ax.set_xlim(0.5, len(h["loss"]) + 0.5)
             ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-            later = h[metric][1:] + h[f"val_{metric}"][1:]
-            if len(h["loss"]) >= 3:  # zoom on the later epochs (the first may fall off scale)
+            if metric == "accuracy":
+                ax.plot(len(h["loss"]), r["test_accuracy"], "*", color="tab:green", ms=11,
+                        label="test, this run")  # fmt: skip
+            values = h[metric] + h[f"val_{metric}"] + [r["test_accuracy"]] * (metric == "accuracy")
+            if len(h["loss"]) >= 10:  # zoom on the later epochs (the first ones fall off scale)
+                later = h[metric][2:] + h[f"val_{metric}"][2:]
                 if metric == "accuracy":
-                    ax.set_ylim(min(later) - 0.002, 1.0005)
+                    ax.set_ylim(min(later) - 0.002, max(values) + 0.001)
                 else:
                     ax.set_ylim(0, 1.15 * max(later))
+            elif metric == "accuracy":
+                ax.set_ylim(min(values) - 0.002, max(values) + 0.002)
             if row == 0 and col == 0:
                 ax.legend(fontsize=8)
-            if row == 1 and col == 0 and r["lecture_accuracy"] is not None:
+            if row == 1 and col == 0:
                 ax.legend(fontsize=8, loc="lower right")
     title = (
         "MNIST: training (solid) vs validation (dashed) per epoch; "
@@ -476,6 +499,12 @@ def main(argv: list[str] | None = None) -> int:
         "--threads", type=int, default=None, help="threads per run (default: the CPU quota)"
     )
     parser.add_argument("--out-dir", type=Path, default=None, help="where the outputs go")
+    parser.add_argument(
+        "--from-json",
+        type=Path,
+        default=None,
+        help="no training: re-render reproduction.md and the figure from this reproduction.json",
+    )
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--epochs", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--result", type=Path, help=argparse.SUPPRESS)
@@ -483,6 +512,10 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.worker:
         return worker(args.worker, args.epochs, args.seed, args.quick, args.result)
+    if args.from_json:
+        report = json.loads(args.from_json.read_text(encoding="utf-8"))
+        write_outputs(report, args.out_dir or args.from_json.parent)
+        return 0
 
     scale = (
         args.epochs_scale if args.epochs_scale is not None else (QUICK_SCALE if args.quick else 1)
@@ -550,6 +583,12 @@ def main(argv: list[str] | None = None) -> int:
         "software": versions,
         "runs": {name: run_record(RUNS[name], r) for name, r in results.items()},
     }
+    write_outputs(report, out_dir)
+    return 0
+
+
+def write_outputs(report: dict, out_dir: Path) -> None:
+    """reproduction.json, reproduction.md and figures/training_curves.png in ``out_dir``."""
     report["goals"] = [
         {"goal": goal, "met": met, "measured": measured}
         for goal, met, measured in goals(report["runs"])
@@ -558,10 +597,9 @@ def main(argv: list[str] | None = None) -> int:
     (out_dir / "reproduction.json").write_text(json.dumps(report, indent=1) + "\n", "utf-8")
     text = render_markdown(report)
     (out_dir / "reproduction.md").write_text(text, encoding="utf-8")
-    plot_curves(report["runs"], out_dir / "figures" / "training_curves.png", note)
+    plot_curves(report["runs"], out_dir / "figures" / "training_curves.png", report["note"])
     print(f"\nwrote {out_dir}/reproduction.json, reproduction.md, figures/training_curves.png\n")
     print(text)
-    return 0
 
 
 if __name__ == "__main__":

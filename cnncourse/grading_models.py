@@ -1,15 +1,18 @@
-"""Checks of whole models, used by the tests of assignments 3-5 (Keras and PyTorch).
+"""Checks of whole models, used by the checks of assignments 3-5 (Keras and PyTorch).
 
 A model is compared with the *full* ordered list of the layers it should have: a model with
-a missing or an extra layer fails (the lists are never zipped and cut at the shorter one).
-Every check raises :class:`cnncourse.testing.CheckError` with a message for the student.
+a missing or an extra layer fails (the lists are never zipped and cut at the shorter one),
+and the first line of the message names the first layer that differs and how. Every check
+raises :class:`cnncourse.testing.CheckError` with a message for the student.
 
-* :func:`keras_layer_table` - what a Keras model is made of (kind, output shape, parameters)
-* :func:`check_keras_architecture` - layer kinds and order, settings, output shapes, parameters
-* :func:`rebuild_keras_model` - a Keras model rebuilt from the JSON config another process
-  sent (how the autograder looks at a student's model without trusting the student's kernel)
-* :func:`count_torch_params`, :func:`check_torch_module` - the same for a ``torch.nn.Module``
-* :func:`evaluate_accuracy` - batched accuracy of a Keras model or a PyTorch module
+* :func:`layer_table_from_config` - what a Keras model is made of (kind, output shape,
+  parameters, settings), computed from its JSON config alone: nothing is built and no
+  framework is imported (how :mod:`cnncourse.checks.frameworks` looks at a student's model,
+  in the notebook and in the autograder's own process);
+* :func:`keras_layer_table` - the same table read from a built Keras model;
+* :func:`check_layer_table` - layer kinds and order, settings, output shapes, parameters;
+* :func:`predict_batched`, :func:`evaluate_accuracy` - batched outputs and accuracy of a
+  Keras model or a PyTorch module.
 
 Keras and PyTorch are imported lazily, so that a notebook that uses only one of them does not
 pay for the other.
@@ -17,6 +20,7 @@ pay for the other.
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -27,7 +31,6 @@ import numpy as np
 from .testing import CheckError
 
 KERAS_PARTS = ("types", "config", "shapes", "params")
-TORCH_PARTS = ("types", "shapes", "params")
 
 
 @dataclass(frozen=True)
@@ -157,13 +160,15 @@ def check_layer_kinds(actual: Sequence[str], expected: Sequence[str], what: str 
         )
 
 
-def check_keras_architecture(
-    model: Any,
+def check_layer_table(
+    actual: Sequence[LayerSpec],
     expected_layers: Sequence[LayerSpec],
     parts: Iterable[str] = KERAS_PARTS,
     total_params: int | None = None,
+    got_total: int | None = None,
 ) -> None:
-    """Compare a Keras model with the expected layers, in order.
+    """Compare a model's layer table (:func:`keras_layer_table`, or
+    :func:`layer_table_from_config`) with the expected layers, in order.
 
     ``parts`` chooses what is compared (so that each can be its own test cell):
 
@@ -171,24 +176,27 @@ def check_keras_architecture(
     * ``"config"`` - the settings named in each ``LayerSpec.config``;
     * ``"shapes"`` - every layer's output shape;
     * ``"params"`` - the model's total (``total_params``, default: the sum over
-      ``expected_layers``) and the ordered list of the layers that hold weights with their
-      counts (layers without weights, such as Dropout, are left to ``"types"``).
+      ``expected_layers``; ``got_total``, default: the sum over ``actual``) and the ordered
+      list of the layers that hold weights with their counts (layers without weights, such
+      as Dropout, are left to ``"types"``).
 
     Settings and shapes are only compared once the list of kinds matches, so a missing
-    layer is reported as such and not as a cascade of shape errors.
+    layer is reported as such and not as a cascade of shape errors. The first line of a
+    failure names the first layer that differs and how.
     """
     parts = tuple(parts)
     unknown = set(parts) - set(KERAS_PARTS)
     if unknown:
         raise ValueError(f"unknown parts {sorted(unknown)}; choose from {KERAS_PARTS}")
-    actual = keras_layer_table(model)
+    actual = list(actual)
     expected = list(expected_layers)
     listing = f"\nyour model:\n{describe_layers(actual)}\nexpected:\n{describe_layers(expected)}"
     if "params" in parts:
         want_total = (
             total_params if total_params is not None else sum(spec.params or 0 for spec in expected)
         )
-        got_total = int(model.count_params())
+        if got_total is None:
+            got_total = sum(spec.params or 0 for spec in actual)
         # The layers that hold weights, in order: same counts, same kinds (a layer without
         # weights, e.g. Dropout, does not change them; the "types" part checks those).
         got_weighted = [(s.kind, s.params) for s in actual if s.params]
@@ -236,54 +244,15 @@ def _first_params_difference(actual: Sequence[LayerSpec], expected: Sequence[Lay
     return "the counts differ outside the listed layers"
 
 
-def check_compiled(model: Any, optimizer: str, loss: str) -> None:
-    """A compiled Keras model must use the optimizer class ``optimizer`` (e.g. ``"RMSprop"``)
-    and the loss ``loss`` (e.g. ``"categorical_crossentropy"``, as a name or a Loss object).
-    """
-    if not _is_keras_model(model):
-        _fail(f"expected a keras.Model, got {type(model).__name__}")
-    opt = getattr(model, "optimizer", None)
-    if opt is None or not getattr(model, "compiled", True):
-        _fail("the model is not compiled: call model.compile(optimizer=..., loss=...)")
-    if type(opt).__name__ != optimizer:
-        _fail(f"the optimizer is {type(opt).__name__}, expected {optimizer}")
-    got = model.loss
-    if isinstance(got, str):
-        name = got
-    else:
-        name = getattr(got, "name", None) or getattr(got, "__name__", type(got).__name__)
-    camel = "".join(part.capitalize() for part in loss.split("_"))
-    if name not in {loss, camel} and type(got).__name__ != camel:
-        _fail(f"the loss is {name!r}, expected {loss!r}")
+# --------------------------------------------------- reading a Keras model's config
 
-
-# ------------------------------------------------------------ rebuilding a Keras model
-
-MAX_CONFIG_BYTES = 1_000_000  # a JSON config longer than this is not rebuilt
+MAX_CONFIG_BYTES = 1_000_000  # a JSON config longer than this is not read
 MAX_LAYERS = 64
-MAX_REBUILD_PARAMS = 20_000_000  # 80 MB of float32 weights: far above the course's models
-MAX_SIDE = 4096  # largest input dimension accepted
 
-# Layer kinds the grader rebuilds. Their weights are counted from the config before Keras
-# allocates anything (so that a config cannot make the grader's process allocate gigabytes);
-# any other kind is refused by name.
-WEIGHTED_KINDS = ("Conv1D", "Conv2D", "Conv3D", "Dense", "BatchNormalization")
-WEIGHTLESS_KINDS = (
-    "MaxPooling1D",
-    "MaxPooling2D",
-    "MaxPooling3D",
-    "AveragePooling1D",
-    "AveragePooling2D",
-    "AveragePooling3D",
-    "GlobalAveragePooling1D",
-    "GlobalAveragePooling2D",
-    "GlobalMaxPooling1D",
-    "GlobalMaxPooling2D",
-    "Flatten",
-    "Reshape",
-    "Permute",
+# Layer kinds whose output shape and weights layer_table_from_config computes (Keras 3,
+# channels last); any other kind is named in the message instead.
+SHAPE_KEEPING_KINDS = (
     "Dropout",
-    "SpatialDropout1D",
     "SpatialDropout2D",
     "GaussianNoise",
     "GaussianDropout",
@@ -295,13 +264,19 @@ WEIGHTLESS_KINDS = (
     "Softmax",
     "Identity",
     "Rescaling",
-    "Cropping1D",
+    "BatchNormalization",
+)
+CONFIG_KINDS = SHAPE_KEEPING_KINDS + (
+    "Conv2D",
+    "Dense",
+    "MaxPooling2D",
+    "AveragePooling2D",
+    "GlobalAveragePooling2D",
+    "GlobalMaxPooling2D",
+    "Flatten",
+    "Reshape",
     "Cropping2D",
-    "Cropping3D",
-    "ZeroPadding1D",
     "ZeroPadding2D",
-    "ZeroPadding3D",
-    "UpSampling1D",
     "UpSampling2D",
 )
 
@@ -337,7 +312,7 @@ def model_config_from_json(data: Any) -> dict:
     if not isinstance(layers, list) or not all(isinstance(c, dict) for c in layers):
         _fail("the model's config has no list of layers")
     if len(layers) > MAX_LAYERS:
-        _fail(f"the model has {len(layers)} layers, more than the {MAX_LAYERS} the grader reads")
+        _fail(f"the model has {len(layers)} layers, more than the {MAX_LAYERS} the checks read")
     return config
 
 
@@ -347,156 +322,160 @@ def config_layer_kinds(config: dict) -> list[str]:
     return [k for k in kinds if k != "InputLayer"]
 
 
-def _config_input_shape(config: dict) -> tuple:
+def _config_input_shape(config: dict) -> tuple[int, ...]:
     layers = config["config"]["layers"]
     shape = None
     if layers and layers[0].get("class_name") == "InputLayer":
         shape = (layers[0].get("config") or {}).get("batch_shape")
     if shape is None:
         shape = config["config"].get("build_input_shape")
-    if not isinstance(shape, list | tuple) or not 2 <= len(shape) <= 5:
+    if not isinstance(shape, list | tuple) or len(shape) < 2:
         _fail(
             "the model does not say the shape of its input: start it with keras.Input(...), "
             "e.g. keras.Input((28, 28, 1))"
         )
-    dims = list(shape)[1:]
-    if not all(type(d) is int and 1 <= d <= MAX_SIDE for d in dims):
-        _fail(f"the model's input shape {tuple(dims)} is not a shape of positive sizes")
-    return (None, *dims)
+    dims = tuple(shape[1:])
+    if not all(type(d) is int and d >= 1 for d in dims):
+        _fail(f"the model's input shape {dims} is not a shape of positive sizes")
+    return dims
 
 
-def _weights_of(kind: str, config: dict, input_shape: tuple) -> int:
-    """Number of weights a layer of ``kind`` creates for ``input_shape`` (with the batch)."""
-    if kind not in WEIGHTED_KINDS:
-        return 0
-    channels_last = config.get("data_format", "channels_last") != "channels_first"
+def _pair(value: Any, name: str) -> tuple[int, int]:
+    if type(value) is int:
+        return value, value
+    if isinstance(value, list | tuple) and len(value) == 2 and all(type(v) is int for v in value):
+        return int(value[0]), int(value[1])
+    raise ValueError(f"{name}={value!r} is not a pair of ints")
+
+
+def _edges(value: Any, name: str) -> tuple[int, int, int, int]:
+    """(top, bottom, left, right) of a Cropping2D / ZeroPadding2D config."""
+    if (
+        isinstance(value, list | tuple)
+        and len(value) == 2
+        and all(isinstance(v, list | tuple) for v in value)
+    ):
+        (top, bottom), (left, right) = _pair(value[0], name), _pair(value[1], name)
+        return top, bottom, left, right
+    h, w = _pair(value, name)
+    return h, h, w, w
+
+
+def _windows(n: int, f: int, stride: int, padding: str, dilation: int = 1) -> int:
+    """Keras' output side of a convolution or pooling window along one axis."""
+    if padding == "valid":
+        return (n - dilation * (f - 1) - 1) // stride + 1
+    if padding == "same":
+        return (n - 1) // stride + 1
+    raise ValueError(f"padding={padding!r} is neither 'valid' nor 'same'")
+
+
+def _layer_output(kind: str, c: dict, shape: tuple[int, ...]) -> tuple[tuple[int, ...], int]:
+    """(output shape, number of weights) of one layer for an input ``shape`` (no batch)."""
+    if c.get("data_format", "channels_last") not in ("channels_last", None):
+        raise ValueError("only channels_last layers are read (the course's layout)")
+    if kind in SHAPE_KEEPING_KINDS:
+        if kind != "BatchNormalization":
+            return shape, 0
+        axis = c.get("axis", -1)
+        axis = axis[0] if isinstance(axis, list | tuple) and len(axis) == 1 else axis
+        # Keras counts the batch axis; shape does not.
+        index = axis - 1 if type(axis) is int and axis > 0 else axis
+        n = shape[index] if type(index) is int and -len(shape) <= index < len(shape) else None
+        if n is None:
+            raise ValueError(f"axis={axis!r} is not an axis of the input")
+        return shape, n * (2 + bool(c.get("center", True)) + bool(c.get("scale", True)))
     if kind == "Dense":
-        n_in = input_shape[-1]
-        return int(config.get("units", 0)) * (n_in + (1 if config.get("use_bias", True) else 0))
-    if kind == "BatchNormalization":
-        axis = config.get("axis", -1)
-        axis = axis[0] if isinstance(axis, list | tuple) and axis else axis
-        return 4 * int(input_shape[axis if isinstance(axis, int) else -1])
-    channels = input_shape[-1] if channels_last else input_shape[1]
-    groups = max(1, int(config.get("groups", 1) or 1))
-    kernel = int(np.prod([int(k) for k in config.get("kernel_size", [1])]))
-    filters = int(config.get("filters", 0))
-    bias = filters if config.get("use_bias", True) else 0
-    return kernel * (int(channels) // groups) * filters + bias
+        units, bias = int(c["units"]), bool(c.get("use_bias", True))
+        return shape[:-1] + (units,), shape[-1] * units + (units if bias else 0)
+    if kind == "Flatten":
+        return (math.prod(shape),), 0
+    if kind == "Reshape":
+        target = [int(d) for d in c["target_shape"]]
+        known = math.prod(d for d in target if d != -1)
+        if target.count(-1) == 1 and known and math.prod(shape) % known == 0:
+            target[target.index(-1)] = math.prod(shape) // known
+        if math.prod(target) != math.prod(shape):
+            raise ValueError(f"cannot reshape {shape} to {tuple(c['target_shape'])}")
+        return tuple(target), 0
+    if len(shape) != 3:
+        raise ValueError(f"expects an input (n_H, n_W, n_C), got {shape}")
+    n_H, n_W, n_C = shape
+    if kind == "Conv2D":
+        (kh, kw), (sh, sw) = _pair(c["kernel_size"], "kernel_size"), _pair(c["strides"], "strides")
+        dh, dw = _pair(c.get("dilation_rate", 1), "dilation_rate")
+        groups, filters = int(c.get("groups", 1) or 1), int(c["filters"])
+        if groups < 1 or n_C % groups or filters % groups:
+            raise ValueError(f"groups={groups} does not divide the channels")
+        out = (
+            _windows(n_H, kh, sh, c["padding"], dh),
+            _windows(n_W, kw, sw, c["padding"], dw),
+            filters,
+        )
+        bias = filters if c.get("use_bias", True) else 0
+        return out, kh * kw * (n_C // groups) * filters + bias
+    if kind in ("MaxPooling2D", "AveragePooling2D"):
+        ph, pw = _pair(c["pool_size"], "pool_size")
+        sh, sw = _pair(c.get("strides") or c["pool_size"], "strides")
+        return (
+            _windows(n_H, ph, sh, c["padding"]),
+            _windows(n_W, pw, sw, c["padding"]),
+            n_C,
+        ), 0
+    if kind in ("GlobalAveragePooling2D", "GlobalMaxPooling2D"):
+        return ((1, 1, n_C) if c.get("keepdims") else (n_C,)), 0
+    if kind == "Cropping2D":
+        top, bottom, left, right = _edges(c["cropping"], "cropping")
+        return (n_H - top - bottom, n_W - left - right, n_C), 0
+    if kind == "ZeroPadding2D":
+        top, bottom, left, right = _edges(c["padding"], "padding")
+        return (n_H + top + bottom, n_W + left + right, n_C), 0
+    if kind == "UpSampling2D":
+        a, b = _pair(c["size"], "size")
+        return (n_H * a, n_W * b, n_C), 0
+    raise ValueError(f"{kind} is not a kind the checks read")
 
 
-def rebuild_keras_model(data: Any) -> Any:
-    """A ``keras.Sequential`` rebuilt here from its JSON config (see
-    :func:`model_config_from_json`), with freshly initialised weights.
+def layer_table_from_config(data: Any) -> list[LayerSpec]:
+    """The layer table of a ``keras.Sequential`` model computed from its JSON config alone
+    (see :func:`model_config_from_json`): for each layer after the input, its kind, output
+    shape (no batch dimension), number of weights (what ``count_params`` counts) and its
+    whole config, as :func:`keras_layer_table` gives them for the built model.
 
-    Keras deserialises in safe mode (no Lambda code, no modules outside Keras). Before
-    anything is built, the layers are read one by one: every kind must be one of
-    :data:`WEIGHTED_KINDS` or :data:`WEIGHTLESS_KINDS`, every shape must follow from the
-    input, and the model must hold at most :data:`MAX_REBUILD_PARAMS` weights. Raises
-    :class:`CheckError` with the reason otherwise.
+    Nothing is built and no framework is imported: this is how the autograder looks at a
+    student's model in its own process. The layer kinds of :data:`CONFIG_KINDS` are read
+    (channels last); any other kind, or a shape that does not fit, raises
+    :class:`CheckError` naming the layer.
     """
-    import keras
-
     config = model_config_from_json(data)
     shape = _config_input_shape(config)
-    known = set(WEIGHTED_KINDS) | set(WEIGHTLESS_KINDS)
-    total = 0
-    for i, layer_config in enumerate(
-        c for c in config["config"]["layers"] if c.get("class_name") != "InputLayer"
-    ):
-        kind = str(layer_config.get("class_name"))
-        if kind not in known or not str(layer_config.get("module", "")).startswith("keras"):
+    table = []
+    layers = [c for c in config["config"]["layers"] if c.get("class_name") != "InputLayer"]
+    for i, layer in enumerate(layers):
+        kind = str(layer.get("class_name"))
+        settings = layer.get("config")
+        if kind not in CONFIG_KINDS or not isinstance(settings, dict):
             _fail(
-                f"layer {i} is {kind}, a kind the grader does not rebuild (the course's "
-                "models use Conv2D, MaxPooling2D, Dropout, Flatten, Dense, Cropping2D, ...)"
+                f"layer {i} is {kind}, a kind the checks do not read: the exercise's models "
+                "are made of Conv2D, MaxPooling2D, Dropout, Flatten, Dense and Cropping2D "
+                "layers"
             )
-        settings = layer_config.get("config") or {}
         try:
-            layer = keras.saving.deserialize_keras_object(layer_config, safe_mode=True)
-            total += _weights_of(kind, settings, shape)
-            out = tuple(layer.compute_output_shape(shape))
-        except Exception as exc:  # a config Keras refuses, or a shape that does not fit
-            _fail(f"layer {i} ({kind}) cannot be rebuilt for input {shape[1:]}: {exc}"[:600])
-        if not all(d is None or (type(d) is int and d >= 1) for d in out[1:]):
-            _fail(f"layer {i} ({kind}) would output shape {out[1:]} from input {shape[1:]}")
-        if total > MAX_REBUILD_PARAMS:
-            _fail(
-                f"the model has more than {MAX_REBUILD_PARAMS:,} weights by layer {i} "
-                f"({kind}): far more than the network of the exercise"
-            )
-        shape = (None, *out[1:])
-    full = {k: v for k, v in config.items() if k != "compile_config"}
-    try:
-        model = keras.saving.deserialize_keras_object(full, safe_mode=True)
-    except Exception as exc:
-        _fail(f"the model cannot be rebuilt from its config: {exc}"[:600])
-    if not isinstance(model, keras.Model):
-        _fail(f"the config describes a {type(model).__name__}, not a keras model")
-    return model
-
-
-def count_torch_params(module: Any, trainable_only: bool = True) -> int:
-    """Number of (trainable) parameters of a ``torch.nn.Module``."""
-    if not _is_torch_module(module):
-        _fail(f"expected a torch.nn.Module, got {type(module).__name__}")
-    return int(sum(p.numel() for p in module.parameters() if p.requires_grad or not trainable_only))
-
-
-def torch_layer_kinds(module: Any) -> list[str]:
-    """Class names of the leaf modules that hold parameters, in registration order."""
-    kinds = []
-    for sub in module.modules():
-        has_children = any(True for _ in sub.children())
-        if not has_children and any(True for _ in sub.parameters(recurse=False)):
-            kinds.append(type(sub).__name__)
-    return kinds
-
-
-def check_torch_module(
-    module: Any,
-    input_shape: tuple[int, ...],
-    output_shape: tuple[int, ...] | None = None,
-    n_params: int | None = None,
-    layer_kinds: Sequence[str] | None = None,
-    parts: Iterable[str] = TORCH_PARTS,
-    seed: int = 0,
-) -> None:
-    """Check a ``torch.nn.Module``: parameter count, kinds of weighted layers, output shape.
-
-    The forward pass runs on random float32 input of ``input_shape`` (e.g. ``(5, 1, 28, 28)``)
-    in eval mode under ``torch.no_grad``; the module's train/eval mode is restored after.
-    """
-    import torch
-
-    parts = tuple(parts)
-    if not _is_torch_module(module):
-        _fail(f"expected a torch.nn.Module, got {type(module).__name__}")
-    if "params" in parts and n_params is not None:
-        got = count_torch_params(module)
-        if got != n_params:
-            _fail(f"the module has {got:,} trainable parameters, expected {n_params:,}")
-    if "types" in parts and layer_kinds is not None:
-        check_layer_kinds(torch_layer_kinds(module), layer_kinds, what="module")
-    if "shapes" in parts and output_shape is not None:
-        x = torch.from_numpy(
-            np.random.default_rng(seed).random(input_shape, dtype=np.float64).astype(np.float32)
+            out, params = _layer_output(kind, settings, shape)
+        except (KeyError, TypeError, ValueError, IndexError, ZeroDivisionError) as exc:
+            _fail(f"layer {i} ({kind}) does not fit its input of shape {shape}: {exc}"[:500])
+        if not all(type(d) is int and d >= 1 for d in out):
+            _fail(f"layer {i} ({kind}) would output shape {out} from an input of shape {shape}")
+        table.append(
+            LayerSpec(kind, out, int(params), {k: _as_tuple(v) for k, v in settings.items()})
         )
-        was_training = module.training
-        module.eval()
-        try:
-            with torch.no_grad():
-                out = module(x)
-        finally:
-            module.train(was_training)
-        if not isinstance(out, torch.Tensor):
-            _fail(f"forward should return a torch.Tensor, got {type(out).__name__}")
-        if tuple(out.shape) != tuple(output_shape):
-            _fail(
-                f"for input of shape {tuple(input_shape)} the module returns shape "
-                f"{tuple(out.shape)}, expected {tuple(output_shape)}"
-            )
-        if not torch.isfinite(out).all():
-            _fail("the module's output contains NaN or infinity")
+        shape = out
+    return table
+
+
+def config_input_shape(data: Any) -> tuple[int, ...]:
+    """The input shape (no batch dimension) a Sequential model's JSON config declares."""
+    return _config_input_shape(model_config_from_json(data))
 
 
 def predict_batched(model: Any, x: np.ndarray, batch_size: int = 500) -> np.ndarray:
@@ -550,31 +529,18 @@ def evaluate_accuracy(model: Any, x: np.ndarray, y: np.ndarray, batch_size: int 
     return float(np.mean(scores.argmax(axis=1) == labels))
 
 
-def check_accuracy(accuracy: float, threshold: float, what: str = "test accuracy") -> None:
-    """``accuracy`` must reach ``threshold``; the message says by how much it missed."""
-    if not np.isfinite(accuracy) or accuracy < threshold:
-        _fail(
-            f"{what} is {accuracy:.4f}, below the required {threshold:.2f}: is the model "
-            "trained (fit called, epochs > 0) and are the images scaled to [0, 1]?"
-        )
-
-
 __all__ = [
     "KERAS_PARTS",
     "LayerSpec",
-    "check_accuracy",
-    "check_compiled",
-    "check_keras_architecture",
     "check_layer_kinds",
-    "check_torch_module",
+    "check_layer_table",
+    "config_input_shape",
     "config_layer_kinds",
-    "count_torch_params",
     "describe_layers",
     "evaluate_accuracy",
     "first_kind_difference",
     "keras_layer_table",
+    "layer_table_from_config",
     "model_config_from_json",
     "predict_batched",
-    "rebuild_keras_model",
-    "torch_layer_kinds",
 ]

@@ -50,9 +50,7 @@ class CheckError(AssertionError):
 
         lines = []
         for frame, lineno in traceback.walk_tb(self.__traceback__):
-            if frame.f_locals.get("__tracebackhide__") or frame.f_globals.get(
-                "__tracebackhide__"
-            ):
+            if frame.f_locals.get("__tracebackhide__") or frame.f_globals.get("__tracebackhide__"):
                 continue
             code = linecache.getline(frame.f_code.co_filename, lineno).strip()
             lines.append(f"\x1b[36mline {lineno}:\x1b[0m {code}")

@@ -1,7 +1,13 @@
-"""Fast checks of assignments 3-5: the model-checking helpers and the reference solutions.
+"""Fast checks of assignments 3-5: the model-checking helpers, the checks' specs and the
+reference solutions.
 
 * ``cnncourse.grading_models``: a model with a missing or an extra layer fails, the right one
-  passes, parameter counts of Keras models and PyTorch modules, batched evaluation;
+  passes, parameter counts of Keras models and PyTorch modules, batched evaluation; the
+  layer table read from a model's JSON config agrees with Keras on many random models;
+* ``cnncourse.checks.frameworks``: its references (the numpy forward pass of the lecture CNN,
+  the Keras-to-PyTorch weight mapping) agree with the frameworks, its layer lists with the
+  notebooks', the registry with the test cells; the adapters hand back plain data and the
+  grader's side decides without importing a framework;
 * the reference solutions of the function-only cells of the three source notebooks (their
   code is executed from ``solutions/``) against independent references (Keras' own layers,
   brute force);
@@ -12,9 +18,12 @@ Notebook executions and autograding of the fixtures are covered by the generic f
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import numbers
 import os
+import re
 from pathlib import Path
 
 import numpy as np
@@ -99,19 +108,23 @@ def expected_lecture():
     ]
 
 
+def check_keras_architecture(model, expected, parts=None, total_params=None):
+    """A built model's table (Keras' own) against ``expected`` (see check_layer_table)."""
+    from cnncourse.grading_models import KERAS_PARTS, check_layer_table, keras_layer_table
+
+    table = keras_layer_table(model)
+    check_layer_table(table, expected, parts or KERAS_PARTS, total_params, model.count_params())
+
+
 # ------------------------------------------------------------- grading_models: Keras
 @pytest.mark.parametrize("parts", [("types", "config"), ("shapes",), ("params",)])
 def test_correct_keras_model_passes(lecture_layers, parts):
-    from cnncourse.grading_models import check_keras_architecture
-
     check_keras_architecture(lecture_layers(), expected_lecture(), parts=parts)
     check_keras_architecture(lecture_layers(), expected_lecture(), total_params=93_322)
 
 
 @pytest.mark.parametrize("parts", [("types",), ("shapes",), ("params",)])
 def test_missing_layer_fails(lecture_layers, parts):
-    from cnncourse.grading_models import check_keras_architecture
-
     with pytest.raises(CheckError, match="parameters|layers"):
         check_keras_architecture(
             lecture_layers(skip_third_conv=True), expected_lecture(), parts=parts
@@ -120,16 +133,14 @@ def test_missing_layer_fails(lecture_layers, parts):
 
 @pytest.mark.parametrize("parts", [("types",), ("shapes",), ("params",)])
 def test_extra_layer_fails(lecture_layers, parts):
-    from cnncourse.grading_models import check_keras_architecture
-
     with pytest.raises(CheckError, match="parameters|layers"):
         check_keras_architecture(lecture_layers(extra_dense=True), expected_lecture(), parts=parts)
 
 
 def test_missing_layer_message_names_it(lecture_layers):
-    from cnncourse.grading_models import check_keras_architecture
-
-    with pytest.raises(CheckError, match=r"7 layers, expected 8 \(missing 1 x Conv2D\)"):
+    with pytest.raises(
+        CheckError, match=r"^layer 4 is Flatten, expected Conv2D \(missing 1 x Conv2D\)"
+    ):
         check_keras_architecture(
             lecture_layers(skip_third_conv=True), expected_lecture(), parts=("types",)
         )
@@ -137,7 +148,7 @@ def test_missing_layer_message_names_it(lecture_layers):
 
 def test_expected_list_longer_than_model_fails(lecture_layers):
     """The model is a prefix-compatible match of a longer list: must fail, not zip-and-pass."""
-    from cnncourse.grading_models import LayerSpec, check_keras_architecture
+    from cnncourse.grading_models import LayerSpec
 
     longer = [*expected_lecture(), LayerSpec("Dense", (10,), 110)]
     with pytest.raises(CheckError, match="8 layers, expected 9"):
@@ -145,7 +156,7 @@ def test_expected_list_longer_than_model_fails(lecture_layers):
 
 
 def test_wrong_settings_fail(keras_mod):
-    from cnncourse.grading_models import LayerSpec, check_keras_architecture
+    from cnncourse.grading_models import LayerSpec
 
     layers = keras_mod.layers
     model = keras_mod.Sequential(
@@ -161,7 +172,7 @@ def test_wrong_settings_fail(keras_mod):
 
 
 def test_wrong_shape_fails(keras_mod):
-    from cnncourse.grading_models import LayerSpec, check_keras_architecture
+    from cnncourse.grading_models import LayerSpec
 
     layers = keras_mod.layers
     model = keras_mod.Sequential(
@@ -173,7 +184,7 @@ def test_wrong_shape_fails(keras_mod):
 
 def test_params_ignore_layers_without_weights(keras_mod):
     """A model without its Dropout layers keeps the parameter points, loses the layer list."""
-    from cnncourse.grading_models import LayerSpec, check_keras_architecture
+    from cnncourse.grading_models import LayerSpec
 
     layers = keras_mod.layers
     expected = [
@@ -191,32 +202,42 @@ def test_params_ignore_layers_without_weights(keras_mod):
 
 
 def test_unknown_part_is_a_programming_error(lecture_layers):
-    from cnncourse.grading_models import check_keras_architecture
-
     with pytest.raises(ValueError):
         check_keras_architecture(lecture_layers(), expected_lecture(), parts=("shape",))
 
 
 def test_not_a_model_fails():
-    from cnncourse.grading_models import check_keras_architecture
-
     with pytest.raises(CheckError, match="keras.Model"):
         check_keras_architecture("not a model", expected_lecture())
 
 
-def test_check_compiled(keras_mod):
-    from cnncourse.grading_models import check_compiled
+def test_compile_model_spec(keras_mod):
+    """RMSprop, categorical cross-entropy (by name or as a Loss object) and an accuracy
+    metric pass; anything else fails with a message that says what is wrong."""
+    from cnncourse.checks import verify
 
-    model = keras_mod.Sequential([keras_mod.Input((4,)), keras_mod.layers.Dense(10)])
-    model.compile(optimizer="rmsprop", loss="categorical_crossentropy")
-    check_compiled(model, "RMSprop", "categorical_crossentropy")
-    with pytest.raises(CheckError, match="optimizer"):
-        check_compiled(model, "Adam", "categorical_crossentropy")
-    model.compile(optimizer="rmsprop", loss=keras_mod.losses.CategoricalCrossentropy())
-    check_compiled(model, "RMSprop", "categorical_crossentropy")
-    model.compile(optimizer="rmsprop", loss="mse")
-    with pytest.raises(CheckError, match="loss"):
-        check_compiled(model, "RMSprop", "categorical_crossentropy")
+    losses = keras_mod.losses
+    good = [
+        dict(optimizer="rmsprop", loss="categorical_crossentropy", metrics=["accuracy"]),
+        dict(
+            optimizer=keras_mod.optimizers.RMSprop(),
+            loss=losses.CategoricalCrossentropy(),
+            metrics=[keras_mod.metrics.CategoricalAccuracy()],
+        ),
+    ]
+    bad = [
+        (dict(optimizer="adam", loss="categorical_crossentropy", metrics=["accuracy"]), "Adam"),
+        (dict(optimizer="rmsprop", loss="mse", metrics=["accuracy"]), "the loss is 'mse'"),
+        (dict(optimizer="rmsprop", loss="categorical_crossentropy"), "add the accuracy"),
+        (None, "did not compile the model"),
+    ]
+    with contextlib.redirect_stdout(io.StringIO()):
+        for settings in good:
+            verify("compile_model", lambda m, k=settings: m.compile(**k), seed=1)
+    for settings, words in bad:
+        function = (lambda m: None) if settings is None else (lambda m, k=settings: m.compile(**k))
+        with contextlib.redirect_stdout(io.StringIO()), pytest.raises(CheckError, match=words):
+            verify("compile_model", function, seed=1)
 
 
 # ------------------------------------------------------------- grading_models: PyTorch
@@ -236,36 +257,42 @@ def torch_solutions():
     )
 
 
-def test_torch_param_count(torch_solutions):
-    from cnncourse.grading_models import check_torch_module, count_torch_params, torch_layer_kinds
-
-    net = torch_solutions["LectureCNN"]()
-    assert count_torch_params(net) == 93_322
-    assert torch_layer_kinds(net) == ["Conv2d", "Conv2d", "Conv2d", "Linear", "Linear"]
-    check_torch_module(net, (3, 1, 28, 28), (3, 10), 93_322, ["Conv2d"] * 3 + ["Linear"] * 2)
-
-
-def test_torch_checks_fail(torch_solutions):
-    import torch
+def test_lecture_cnn_specs(torch_solutions):
+    """The reference LectureCNN passes; a module with other names, kinds or shapes fails
+    with a message naming the first difference."""
     from torch import nn
 
-    from cnncourse.grading_models import check_torch_module
+    from cnncourse.checks import verify
 
-    net = torch_solutions["LectureCNN"]()
-    with pytest.raises(CheckError, match="93,322 trainable parameters, expected 93,000"):
-        check_torch_module(net, (2, 1, 28, 28), n_params=93_000)
-    with pytest.raises(CheckError, match=r"returns shape \(2, 10\), expected \(2, 11\)"):
-        check_torch_module(net, (2, 1, 28, 28), output_shape=(2, 11))
-    with pytest.raises(CheckError, match="5 layers, expected 4"):
-        check_torch_module(net, (2, 1, 28, 28), layer_kinds=["Conv2d"] * 2 + ["Linear"] * 2)
-    with pytest.raises(CheckError, match="torch.nn.Module"):
-        check_torch_module(object(), (2, 1, 28, 28), n_params=1)
-    # The train/eval mode is restored.
-    small = nn.Sequential(nn.Flatten(), nn.Dropout(0.5), nn.Linear(4, 2))
-    small.train()
-    check_torch_module(small, (3, 1, 2, 2), output_shape=(3, 2))
-    assert small.training
-    assert isinstance(small(torch.zeros(1, 1, 2, 2)), torch.Tensor)
+    class Renamed(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.convs = nn.Sequential(nn.Conv2d(1, 32, 3))
+
+    class Wider(torch_solutions["LectureCNN"]):
+        def __init__(self):
+            super().__init__()
+            self.fc1 = nn.Linear(576, 65)
+
+    class Bilinear(torch_solutions["LectureCNN"]):
+        def __init__(self):
+            super().__init__()
+            self.extra = nn.Bilinear(2, 2, 1)
+
+    with contextlib.redirect_stdout(io.StringIO()):
+        verify("lecture_cnn_params", torch_solutions["LectureCNN"], seed=1)
+    for module, words in [
+        (Renamed, "it has no parameter conv1.weight"),
+        (Wider, "fc1.weight has shape (65, 576), expected (64, 576)"),
+        (Bilinear, "parameters the lecture network does not: extra.weight"),
+    ]:
+        with (
+            contextlib.redirect_stdout(io.StringIO()),
+            pytest.raises(CheckError, match=re.escape(words)),
+        ):
+            verify("lecture_cnn_params", module, seed=1)
+    with contextlib.redirect_stdout(io.StringIO()), pytest.raises(CheckError, match="cannot load"):
+        verify("lecture_cnn_forward", Wider, seed=1)
 
 
 def test_evaluate_accuracy_batches_torch():
@@ -342,8 +369,6 @@ def test_a3_reference_functions(keras_mod):
 
 
 def test_a3_reference_model(keras_mod):
-    from cnncourse.grading_models import check_keras_architecture
-
     ns = run_solutions(
         "03_keras_mnist",
         "build_model_solution",
@@ -353,9 +378,8 @@ def test_a3_reference_model(keras_mod):
     model = ns["build_model"]()
     check_keras_architecture(model, expected_lecture(), total_params=93_322)
     ns["compile_model"](model)
-    from cnncourse.grading_models import check_compiled
-
-    check_compiled(model, "RMSprop", "categorical_crossentropy")
+    assert type(model.optimizer).__name__ == "RMSprop"
+    assert model.loss == "categorical_crossentropy"
 
 
 def test_a4_copy_weights_matches_keras(keras_mod, torch_solutions, lecture_layers):
@@ -423,7 +447,7 @@ def test_a5_cropping_output_shape_matches_keras(keras_mod):
 
 
 def test_a5_reference_models(keras_mod):
-    from cnncourse.grading_models import LayerSpec, check_keras_architecture, keras_layer_table
+    from cnncourse.grading_models import LayerSpec, keras_layer_table
 
     ns = run_solutions(
         "05_cropping",
@@ -474,3 +498,440 @@ def test_notebook_metadata(assignment):
             assert meta["locked"]
     assert len(ids) == len(set(ids)), "grade_ids must be unique"
     assert points == {"03_keras_mnist": 12, "04_pytorch_mnist": 8, "05_cropping": 14}[assignment]
+
+
+# ------------------------------------------------- the layer table read from a config
+def _random_stack(keras_mod, rng) -> list:
+    """A random channels-last Sequential stack over the layer kinds the config reader knows."""
+    layers = keras_mod.layers
+    stack = [keras_mod.Input((int(rng.integers(12, 30)), int(rng.integers(12, 30)), 3))]
+    for _ in range(int(rng.integers(1, 5))):
+        kind = int(rng.integers(0, 9))
+        padding = ["valid", "same"][int(rng.integers(0, 2))]
+        if kind == 0:
+            stack.append(
+                layers.Conv2D(
+                    int(rng.integers(1, 5)) * 2,
+                    (int(rng.integers(1, 4)), int(rng.integers(1, 4))),
+                    strides=(int(rng.integers(1, 3)), int(rng.integers(1, 3))),
+                    padding=padding,
+                    use_bias=bool(rng.integers(0, 2)),
+                )
+            )
+        elif kind == 1:
+            stack.append(layers.Conv2D(4, 3, dilation_rate=2, padding=padding))
+        elif kind == 2:
+            pool = [layers.MaxPooling2D, layers.AveragePooling2D][int(rng.integers(0, 2))]
+            stack.append(
+                pool(int(rng.integers(1, 4)), strides=int(rng.integers(1, 3)), padding=padding)
+            )
+        elif kind == 3:
+            stack.append(
+                layers.Cropping2D(((1, int(rng.integers(0, 3))), (int(rng.integers(0, 3)), 2)))
+            )
+        elif kind == 4:
+            stack.append(layers.ZeroPadding2D((int(rng.integers(0, 3)), 1)))
+        elif kind == 5:
+            stack.append(layers.BatchNormalization(scale=bool(rng.integers(0, 2))))
+        elif kind == 6:
+            stack.append(layers.UpSampling2D((2, 1)))
+        elif kind == 7:
+            stack.append(layers.Dense(int(rng.integers(1, 9))))  # on the last axis
+        else:
+            stack += [layers.Dropout(0.3), layers.Activation("tanh"), layers.ReLU()]
+    ending = int(rng.integers(0, 3))
+    if ending == 0:
+        stack.append(layers.GlobalAveragePooling2D(keepdims=bool(rng.integers(0, 2))))
+    elif ending == 1:
+        stack.append(layers.GlobalMaxPooling2D())
+    stack += [layers.Flatten(), layers.Dense(int(rng.integers(2, 12)), activation="softmax")]
+    return stack
+
+
+def test_layer_table_from_config_agrees_with_keras(keras_mod, lecture_layers):
+    """Kinds, output shapes, parameter counts and settings computed from the JSON config alone
+    are those Keras gives for the built model: the course's models and random stacks."""
+    from cnncourse.checks import frameworks
+    from cnncourse.grading_models import keras_layer_table, layer_table_from_config
+    from cnncourse.models import build_classic_classifier_keras, build_cropped_classifier_keras
+
+    models = [
+        lecture_layers(),
+        lecture_layers(skip_third_conv=True),
+        build_cropped_classifier_keras(compile_model=False),
+        build_classic_classifier_keras(compile_model=False),
+    ]
+    rng = np.random.default_rng(7)
+    for _ in range(25):
+        models.append(keras_mod.Sequential(_random_stack(keras_mod, rng)))
+    for model in models:
+        want = keras_layer_table(model)
+        got = layer_table_from_config(model.to_json())
+        assert [(s.kind, s.output_shape, s.params) for s in got] == [
+            (s.kind, s.output_shape, s.params) for s in want
+        ], model.to_json()
+        assert [s.config for s in got] == [s.config for s in want]
+        assert sum(s.params for s in got) == model.count_params()
+    # the checks' own layer lists describe the models the course builds
+    for built, expected in [
+        (models[0], frameworks.lecture_cnn_layers()),
+        (models[2], frameworks.cropped_classifier_layers()),
+        (models[3], frameworks.classic_classifier_layers()),
+    ]:
+        table = layer_table_from_config(built.to_json())
+        from cnncourse.grading_models import check_layer_table
+
+        check_layer_table(table, expected)
+
+
+def test_config_reader_refuses_what_it_cannot_read(keras_mod):
+    import json
+
+    from cnncourse.grading_models import layer_table_from_config, model_config_from_json
+
+    layers = keras_mod.layers
+    with pytest.raises(CheckError, match="not valid JSON"):
+        model_config_from_json(b"{not json")
+    with pytest.raises(CheckError, match="over 1,000,000"):
+        model_config_from_json("x" * 1_000_001)
+    inputs = keras_mod.Input((8, 8, 1))
+    functional = keras_mod.Model(inputs, layers.Flatten()(inputs))
+    with pytest.raises(CheckError, match="is a Functional, expected a keras.Sequential"):
+        model_config_from_json(functional.to_json())
+    odd = keras_mod.Sequential([keras_mod.Input((8, 8, 1)), layers.LayerNormalization()])
+    with pytest.raises(CheckError, match="layer 0 is LayerNormalization, a kind the checks"):
+        layer_table_from_config(odd.to_json())
+    too_small = json.loads(
+        keras_mod.Sequential([keras_mod.Input((8, 8, 1)), layers.Conv2D(2, 3)]).to_json()
+    )
+    too_small["config"]["layers"][0]["config"]["batch_shape"] = [None, 2, 2, 1]
+    with pytest.raises(CheckError, match=r"layer 0 \(Conv2D\) would output shape \(0, 0, 2\)"):
+        layer_table_from_config(json.dumps(too_small))
+    too_small["config"]["layers"][1]["config"]["padding"] = "full"
+    with pytest.raises(CheckError, match="neither 'valid' nor 'same'"):
+        layer_table_from_config(json.dumps(too_small))
+    del too_small["config"]["layers"][0]
+    too_small["config"].pop("build_input_shape", None)
+    with pytest.raises(CheckError, match="keras.Input"):
+        layer_table_from_config(json.dumps(too_small))
+
+
+def _notebook_cell(assignment: str, grade_id: str) -> str:
+    cell = next(
+        c
+        for c in _cells(assignment)
+        if c.get("metadata", {}).get("nbgrader", {}).get("grade_id") == grade_id
+    )
+    return _source(cell)
+
+
+def test_notebook_layer_lists_agree_with_the_checks():
+    """The lists the notebooks show students are those the checks use (the checks also
+    compare strides and padding, which the notebooks' lists leave out)."""
+    from cnncourse.checks import frameworks
+    from cnncourse.grading_models import LayerSpec
+
+    ns: dict = {"LayerSpec": LayerSpec}
+    exec(_notebook_cell("03_keras_mnist", "expected_architecture"), ns)  # noqa: S102
+    with contextlib.redirect_stdout(io.StringIO()):
+        exec(_notebook_cell("05_cropping", "expected_architectures"), ns)  # noqa: S102
+    pairs = [
+        (ns["EXPECTED_LAYERS"], frameworks.lecture_cnn_layers()),
+        (ns["EXPECTED_CROPPED"], frameworks.cropped_classifier_layers()),
+        (ns["EXPECTED_CLASSIC"], frameworks.classic_classifier_layers()),
+    ]
+    for shown, checked in pairs:
+        assert [(s.kind, s.output_shape, s.params) for s in shown] == [
+            (s.kind, s.output_shape, s.params) for s in checked
+        ]
+        for a, b in zip(shown, checked, strict=True):
+            assert dict(a.config).items() <= dict(b.config).items(), (a, b)
+    assert sum(s.params for s in ns["EXPECTED_LAYERS"]) == ns["EXPECTED_TOTAL_PARAMS"]
+    assert frameworks.SPECS["build_model_params"].total_params == ns["EXPECTED_TOTAL_PARAMS"]
+    assert frameworks.SPECS["cropped_classifier_params"].total_params == sum(
+        s.params for s in ns["EXPECTED_CROPPED"]
+    )
+    assert frameworks.SPECS["classic_classifier_params"].total_params == sum(
+        s.params for s in ns["EXPECTED_CLASSIC"]
+    )
+
+
+# -------------------------------------------------------- the checks' references
+def test_numpy_forward_pass_is_the_lecture_cnn(keras_mod, lecture_layers):
+    """frameworks.lecture_cnn_logits equals cnncourse.models.LectureCNNTorch in float64, and
+    keras_to_torch_state maps a Keras lecture CNN to the same function."""
+    torch = pytest.importorskip("torch")
+
+    from cnncourse.checks import frameworks
+    from cnncourse.grading_models import predict_batched
+    from cnncourse.models import LectureCNNTorch
+
+    rng = np.random.default_rng(11)
+    state = frameworks.random_torch_state(rng)
+    x = rng.random((5, 1, 28, 28), dtype=np.float32)
+    net = LectureCNNTorch().double()
+    where = {"conv1": "features.0", "conv2": "features.3", "conv3": "features.6"}
+    where |= {"fc1": "classifier.1", "fc2": "classifier.3"}
+    net.load_state_dict(
+        {
+            f"{where[k.split('.')[0]]}.{k.split('.')[1]}": torch.from_numpy(v.astype(np.float64))
+            for k, v in state.items()
+        }
+    )
+    with torch.no_grad():
+        want = net(torch.from_numpy(x.astype(np.float64))).numpy()
+    np.testing.assert_allclose(
+        frameworks.lecture_cnn_logits(state, x), want, rtol=1e-10, atol=1e-10
+    )
+
+    kmodel = lecture_layers()
+    weights = frameworks.random_keras_weights(rng)
+    kmodel.set_weights(weights)
+    logits = frameworks.lecture_cnn_logits(frameworks.keras_to_torch_state(weights), x)
+    probabilities = predict_batched(kmodel, x.transpose(0, 2, 3, 1))
+    np.testing.assert_allclose(frameworks._softmax(logits), probabilities, atol=1e-5, rtol=0)
+    wrong = frameworks.lecture_cnn_logits(
+        frameworks.keras_to_torch_state(weights, permute_fc1=False), x
+    )
+    assert np.abs(frameworks._softmax(wrong) - probabilities).max() > 1e-3
+
+
+def test_evaluate_spec_inputs():
+    """No near ties (float32 and float64 agree on every arg-max); labels partly right."""
+    from cnncourse.checks import frameworks
+
+    spec = frameworks.SPECS["evaluate"]
+    for case in spec.cases(seed=3, hidden=True):
+        weight, bias, x, y, batch_size = spec.build(case)[0]
+        scores = spec._scores(weight, bias, x)
+        top2 = np.sort(scores, axis=1)[:, -2:]
+        assert (top2[:, 1] - top2[:, 0]).min() >= 1e-3
+        accuracy = np.mean(scores.argmax(axis=1) == y)
+        assert 0.4 < accuracy < 0.9 or len(x) < 20
+        assert weight.dtype == np.float32 and y.dtype == np.int64 and batch_size >= 1
+
+
+# ------------------------------------------------------------ registry and notebooks
+@pytest.mark.parametrize("assignment", sorted(NOTEBOOKS))
+def test_test_cells_call_the_registered_checks(assignment):
+    """Each test cell's visible part and its hidden part verify exactly the specs that
+    registry.TEST_CELLS lists for it (the grader decides with those)."""
+    import re
+
+    from cnncourse.checks.registry import TEST_CELLS, get_spec
+
+    graded = {}
+    for cell in _cells(assignment):
+        meta = cell.get("metadata", {}).get("nbgrader", {})
+        if meta.get("grade"):
+            graded[meta["grade_id"]] = _source(cell)
+    assert set(graded) == set(TEST_CELLS[assignment])
+    for grade_id, source in graded.items():
+        visible, hidden = source.split("### BEGIN HIDDEN TESTS")
+        names = tuple(TEST_CELLS[assignment][grade_id])
+        calls = re.compile(r'verify\("(\w+)", (\w+)')
+        assert tuple(n for n, _ in calls.findall(visible)) == names, grade_id
+        assert tuple(n for n, _ in calls.findall(hidden)) == names, grade_id
+        for name, target in calls.findall(source):
+            assert get_spec(name).target == target
+        assert "hidden=True" in hidden and "seed=" in hidden
+
+
+def test_setup_cells_import_no_checks():
+    """Test cells do not run while grading: nothing else may depend on their imports."""
+    for assignment in NOTEBOOKS:
+        for cell in _cells(assignment):
+            meta = cell.get("metadata", {}).get("nbgrader", {})
+            if cell["cell_type"] == "code" and not meta.get("grade"):
+                source = _source(cell)
+                for name in ("check_accuracy", "evaluate_accuracy", "check_scalar", "CheckError"):
+                    assert name not in source, (assignment, meta.get("grade_id"), name)
+
+
+# -------------------------------------------------- adapters and the grader's side
+def test_adapters_hand_back_plain_data(keras_mod, lecture_layers):
+    from cnncourse.checks import adapters, calls, channel
+
+    outcome = calls.call_target({}, lecture_layers, "keras_model", (), {})
+    assert outcome["status"] == "returned", outcome
+    value = outcome["value"]
+    assert value["new_each_call"] is True and value["type"] == "Sequential"
+    assert value["json"].dtype == np.uint8 and value["count_params"] == 93_322
+    assert outcome["args_after"] == [[], {}]  # the namespace and the target are not inputs
+    # through the channel's file format (what the grader reads) and back
+    back = channel.unpack(channel.pack(outcome))
+    assert bytes(back["value"]["json"]) == bytes(value["json"])
+    same = lecture_layers()
+    assert (
+        calls.call_target({}, lambda: same, "keras_model", (), {})["value"]["new_each_call"]
+        is False
+    )
+    assert adapters.adapt_keras_value({}, 3) == {"type": "int"}
+
+
+def test_torch_adapters(torch_solutions):
+    from cnncourse.checks import adapters, calls, frameworks
+
+    described = adapters.adapt_torch_module({}, torch_solutions["LectureCNN"], None, None)
+    assert "output" not in described and not described["loaded"]
+    assert {k: tuple(v) for k, v in described["shapes"].items()} == frameworks.TORCH_SHAPES
+    rng = np.random.default_rng(2)
+    state, x = frameworks.random_torch_state(rng), rng.random((3, 1, 28, 28), dtype=np.float32)
+    outcome = calls.call_target({}, torch_solutions["LectureCNN"], "torch_module", (state, x), {})
+    got = outcome["value"]
+    assert got["loaded"] and got["requires_grad"]
+    np.testing.assert_allclose(got["output"], frameworks.lecture_cnn_logits(state, x), atol=1e-4)
+    assert outcome["args_after"][0][1].shape == x.shape  # x, not the namespace
+
+
+GRADER_SIDE = r"""
+import sys, numpy as np
+from cnncourse.checks import adapters, calls, channel, frameworks
+from cnncourse.checks.engine import check, Runner
+
+class Canned(Runner):
+    # what a kernel sent back, already as plain data (read from the channel's files)
+    def __init__(self, values):
+        self.values = values
+    def run(self, spec, cases):
+        return [{"status": "returned", "value": self.values[spec.name], "args_after": None}
+                for _ in cases]
+
+config = np.frombuffer(open(sys.argv[1], "rb").read(), np.uint8)
+values = {"build_model_layers": {"type": "Sequential", "json": config, "new_each_call": True}}
+values["build_model_params"] = values["build_model_shapes"] = values["build_model_layers"]
+for name in values:
+    verdict = check(frameworks.SPECS[name], Canned(values), seed=1, hidden=True)
+    assert verdict.passed, verdict.message
+spec = frameworks.SPECS["copy_keras_weights"]
+(weights, x), _ = spec.build(spec.cases(seed=1)[0])
+logits = frameworks.lecture_cnn_logits(frameworks.keras_to_torch_state(weights), x)
+got = {"logits": logits, "keras_unchanged": True}
+assert spec.expect({}, (weights, x), {}).mismatch(got, "x") is None
+loaded = [m for m in ("keras", "tensorflow", "torch") if m in sys.modules]
+assert not loaded, loaded
+print("ok")
+"""
+
+
+def test_grader_side_needs_no_framework(tmp_path, lecture_layers):
+    """The grader decides Keras and PyTorch checks from plain data without importing Keras,
+    TensorFlow or PyTorch (nothing of theirs to import, allocate or trust)."""
+    import subprocess
+    import sys
+
+    config = tmp_path / "lecture.json"
+    config.write_text(lecture_layers().to_json())
+    script = tmp_path / "grader_side.py"
+    script.write_text(GRADER_SIDE)
+    result = subprocess.run(
+        [sys.executable, str(script), str(config)], capture_output=True, text=True, cwd=ROOT
+    )
+    assert result.returncode == 0 and result.stdout.strip() == "ok", result.stderr[-2000:]
+
+
+# ------------------------------------------------------- mistakes the checks recognise
+def _torch_bug(torch_solutions, forward: str):
+    """LectureCNN with another forward pass (``forward`` is its body, using torch)."""
+    import torch
+
+    ns = {"torch": torch, "Base": torch_solutions["LectureCNN"]}
+    exec(f"class Bug(Base):\n    def forward(self, x):\n{forward}", ns)  # noqa: S102
+    return ns["Bug"]
+
+
+PURE_MISTAKES = [
+    ("conv_output_size", "lambda n, f, p, s: (n + 2 * p - f) / s + 1", "division is not floored"),
+    ("conv_output_size", "lambda n, f, p, s: (n + 2 * p - f) // s", "the + 1 is missing"),
+    ("conv_output_size", "lambda n, f, p, s: (n + p - f) // s + 1", "added on one side only"),
+    ("conv_param_count", "lambda f, c, n: f * f * c * n", "the biases are not counted"),
+    ("conv_param_count", "lambda f, c, n: f * f * c * n + 1", "one bias per layer"),
+    ("conv_param_count", "lambda f, c, n: (f * f + 1) * n", "the input channels are missing"),
+    ("receptive_field", "lambda st: 1 + sum(f - 1 for f, s in st)", "the jump is missing"),
+    (
+        "receptive_field",
+        "lambda st: __import__('functools').reduce("
+        "lambda a, l: (a[0] + (l[0] - 1) * a[1] * l[1], a[1] * l[1]), st, (1, 1))[0]",
+        "own stride is applied before its window",
+    ),
+    (
+        "cropping_int_pair",
+        "lambda sh, c: (sh[0] - 2 * c, sh[1] - 2 * c, sh[2] - 2 * c) if not isinstance(c, tuple) "
+        "else (sh[0] - 2 * c[0], sh[1] - 2 * c[1], sh[2])",
+        "the channels are cropped too",
+    ),
+    (
+        "cropping_int_pair",
+        "lambda sh, c: (sh[0] - c, sh[1] - c, sh[2]) if not isinstance(c, tuple) "
+        "else (sh[0] - 2 * c[0], sh[1] - 2 * c[1], sh[2])",
+        "an int c crops c rows off the top and c off the bottom",
+    ),
+    (
+        "cropping_int_pair",
+        "lambda sh, c: (sh[0] - 2 * c, sh[1] - 2 * c, sh[2]) if not isinstance(c, tuple) "
+        "else (sh[0] - 2 * c[1], sh[1] - 2 * c[0], sh[2])",
+        "(sym_h, sym_w) is read the wrong way round",
+    ),
+]
+
+
+@pytest.mark.parametrize("spec,source,words", PURE_MISTAKES)
+def test_pure_function_mistakes_are_named(spec, source, words):
+    from cnncourse.checks import verify
+
+    with contextlib.redirect_stdout(io.StringIO()), pytest.raises(CheckError) as info:
+        verify(spec, eval(source), seed=5)  # noqa: S307 - the test's own buggy functions
+    assert words in str(info.value).splitlines()[0], str(info.value)
+
+
+def test_torch_mistakes_are_named(torch_solutions, keras_mod):
+    import torch
+
+    from cnncourse.checks import verify
+    from cnncourse.models import build_lecture_cnn_keras
+
+    body = (
+        "        x = self.pool(torch.relu(self.conv1(x)))\n"
+        "        x = self.pool(torch.relu(self.conv2(x)))\n"
+        "        x = torch.relu(self.conv3(x))\n"
+    )
+    softmax = _torch_bug(
+        torch_solutions,
+        body
+        + "        return torch.softmax(self.fc2(torch.relu(self.fc1(torch.flatten(x, 1)))), 1)\n",
+    )
+    hwc = _torch_bug(
+        torch_solutions,
+        body + "        return self.fc2(torch.relu(self.fc1(x.permute(0, 2, 3, 1).flatten(1))))\n",
+    )
+    detached = _torch_bug(
+        torch_solutions,
+        body + "        out = self.fc2(torch.relu(self.fc1(torch.flatten(x, 1))))\n"
+        "        return torch.from_numpy(out.detach().numpy())\n",
+    )
+    copy = torch_solutions["copy_keras_weights_to_torch"]
+
+    def swapped(keras_model, torch_model):
+        copy(keras_model, torch_model)
+        with torch.no_grad():
+            for layer in (torch_model.conv1, torch_model.conv2, torch_model.conv3):
+                layer.weight.copy_(layer.weight.transpose(2, 3).clone())
+        return torch_model
+
+    def wrong_share(model, x, y, batch_size=500):
+        return 1.0 - torch_solutions["evaluate"](model, x, y, batch_size)
+
+    ns = {
+        "LectureCNN": torch_solutions["LectureCNN"],
+        "build_keras_lecture_cnn": lambda: build_lecture_cnn_keras(compile_model=False),
+    }
+    for spec, function, words in [
+        ("lecture_cnn_forward", softmax, "forward returns probabilities (a softmax)"),
+        ("lecture_cnn_forward", hwc, "flattened in (row, column, channel) order"),
+        ("lecture_cnn_forward", detached, "the output does not depend on the weights"),
+        ("copy_keras_weights", swapped, "kernels have their height and width swapped"),
+        ("evaluate", wrong_share, "(that is the share of wrong answers)"),
+    ]:
+        with contextlib.redirect_stdout(io.StringIO()), pytest.raises(CheckError) as info:
+            verify(spec, function, seed=5, namespace=ns)
+        assert words in str(info.value).splitlines()[0], str(info.value)

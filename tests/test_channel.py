@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from autograder.collect import KernelCalls, ProbeTimeout, read_regular_file
-from cnncourse.checks import channel
+from cnncourse.checks import calls, channel
 from cnncourse.checks.channel import ChannelError, NumpyScalar, Other
 from cnncourse.checks.engine import make_case
 from cnncourse.checks.registry import get_spec
@@ -76,15 +76,25 @@ GOOD_TREE = '{"format": "cnn-course-channel-1", "tree": {"t": "array", "i": 0}}'
         (_archive({"tree.npy": _tree("{nope"), "a0.npy": _npy(np.zeros(2))}), "not JSON"),
         (_archive({"tree.npy": _tree(GOOD_TREE.replace("channel-1", "x"))}), "format"),
         (
-            _archive({"tree.npy": _tree(GOOD_TREE), "a0.npy": _npy(np.zeros(2)),
-                      "a1.npy": _npy(np.zeros(2))}),
+            _archive(
+                {
+                    "tree.npy": _tree(GOOD_TREE),
+                    "a0.npy": _npy(np.zeros(2)),
+                    "a1.npy": _npy(np.zeros(2)),
+                }
+            ),
             "unreferenced",
         ),
         (
-            _archive({"tree.npy": _tree(
-                '{"format": "cnn-course-channel-1", "tree": {"t": "list", "v": '
-                '[{"t": "array", "i": 0}, {"t": "array", "i": 0}]}}'),
-                "a0.npy": _npy(np.zeros(2))}),
+            _archive(
+                {
+                    "tree.npy": _tree(
+                        '{"format": "cnn-course-channel-1", "tree": {"t": "list", "v": '
+                        '[{"t": "array", "i": 0}, {"t": "array", "i": 0}]}}'
+                    ),
+                    "a0.npy": _npy(np.zeros(2)),
+                }
+            ),
             "used twice",
         ),
     ],
@@ -190,14 +200,25 @@ def test_a_tampered_result_is_a_named_failure(tmp_path, tamper, problem):
 def test_forged_fields_are_cleaned(tmp_path):
     def forge(folder):
         with open(f"{folder}result.npz", "wb") as fh:
-            fh.write(channel.pack({"calls": [
-                {"id": 0, "status": "raised", "error": {"type": 5, "message": ["x"]},
-                 "forbidden": "torch"},
-                {"id": 1, "status": "returned", "value": 1, "forbidden": [1, "torch"]},
-            ]}))
+            fh.write(
+                channel.pack(
+                    {
+                        "calls": [
+                            {
+                                "id": 0,
+                                "status": "raised",
+                                "error": {"type": 5, "message": ["x"]},
+                                "forbidden": "torch",
+                            },
+                            {"id": 1, "status": "returned", "value": 1, "forbidden": [1, "torch"]},
+                        ]
+                    }
+                )
+            )
 
-    kernel = FakeKernel({"zero_pad": _zero_pad}, tamper=lambda f: (os.remove(f"{f}result.npz"),
-                                                                  forge(f)))
+    kernel = FakeKernel(
+        {"zero_pad": _zero_pad}, tamper=lambda f: (os.remove(f"{f}result.npz"), forge(f))
+    )
     first, second = _calls(tmp_path, kernel).run(get_spec("zero_pad"), _cases())
     assert first["error"] == {"type": "", "message": "", "where": ""}
     assert first["forbidden"] == [] and second["forbidden"] == ["", "torch"]
@@ -216,8 +237,8 @@ def test_policy_is_watched_while_the_function_runs():
         sliding_window_view(X, (1, 1), axis=(1, 2))
         return _zero_pad(X, pad)
 
-    outcome = channel.call(sneaky, (np.zeros((1, 2, 2, 1)), 1), {}, ("stride_tricks",))
+    outcome = calls.call(sneaky, (np.zeros((1, 2, 2, 1)), 1), {}, ("stride_tricks",))
     assert outcome["status"] == "returned"
     assert outcome["forbidden"][0] == "numpy's sliding_window_view"
-    clean = channel.call(_zero_pad, (np.zeros((1, 2, 2, 1)), 1), {}, ("stride_tricks", "torch"))
+    clean = calls.call(_zero_pad, (np.zeros((1, 2, 2, 1)), 1), {}, ("stride_tricks", "torch"))
     assert clean["forbidden"] == []

@@ -21,7 +21,7 @@ from autograder.record import GradebookWriter
 from autograder.report import summary_table, write_csv
 from autograder.worker import CellResult, SubmissionResult
 from cnncourse.checks.engine import DirectRunner, Runner, check, derived_seed
-from cnncourse.checks.numpy_layers import LOOP_POLICY
+from cnncourse.checks.numpy_forward import LOOP_POLICY
 from cnncourse.checks.registry import TEST_CELLS, get_spec
 
 
@@ -53,7 +53,9 @@ def _cells(*sources):
 
 
 def test_static_violation_looks_at_the_defining_cell_only():
-    cells = _cells("import torch\ndef helper():\n    pass\n", "def zero_pad(X, pad):\n    return X\n")
+    cells = _cells(
+        "import torch\ndef helper():\n    pass\n", "def zero_pad(X, pad):\n    return X\n"
+    )
     assert defining_sources(cells, "zero_pad") == [cells[1].source]
     assert static_violation(get_spec("zero_pad"), cells) == ""
     cells = _cells("import scipy\ndef zero_pad(X, pad):\n    return X\n")
@@ -86,8 +88,9 @@ def test_reference_passes_and_seeds_depend_on_the_secret():
     cases_a = spec.cases(derived_seed("secret-a", "alice"), hidden=True)
     cases_b = spec.cases(derived_seed("secret-b", "alice"), hidden=True)
     assert [c.params for c in cases_a] != [c.params for c in cases_b]
-    verdict = decide_cell("01_conv_forward", "zero_pad_tests", _cells(), DirectRunner(_zero_pad),
-                          "s", "alice")
+    verdict = decide_cell(
+        "01_conv_forward", "zero_pad_tests", _cells(), DirectRunner(_zero_pad), "s", "alice"
+    )
     assert verdict.passed and "decided by the grader" in verdict.message
 
 
@@ -134,12 +137,17 @@ def test_journal_names_are_short_and_csv_survives_odd_names(tmp_path):
     path = writer.journal_path(odd, "01_conv_forward")
     assert len(path.name) < 100
     result = SubmissionResult(
-        "e\\xffv", "01_conv_forward", "graded", 1, 7,
+        "e\\xffv",
+        "01_conv_forward",
+        "graded",
+        1,
+        7,
         cells=[CellResult("01_conv_forward", "zero_pad_tests", 1, 1)],
         problems=[Problem("OddName", "line one\nline two")],
     )
-    csv_path = write_csv([result, SubmissionResult(odd, "01_conv_forward", "failed")],
-                         tmp_path / "grades.csv")
+    csv_path = write_csv(
+        [result, SubmissionResult(odd, "01_conv_forward", "failed")], tmp_path / "grades.csv"
+    )
     with open(csv_path, newline="", encoding="utf-8") as fh:
         rows = list(csv.DictReader(fh))
     assert len(rows) == 2 and rows[0]["problems"] == "OddName: line one"

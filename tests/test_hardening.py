@@ -175,8 +175,15 @@ def test_no_grader_environment_anywhere(batch):
 
 @pytest.mark.parametrize(
     "student",
-    ["link_notebook", "link_folder", "link_solutions", "link_environ", "link_mem", "fifo",
-     "huge_notebook"],
+    [
+        "link_notebook",
+        "link_folder",
+        "link_solutions",
+        "link_environ",
+        "link_mem",
+        "fifo",
+        "huge_notebook",
+    ],
 )
 def test_file_attacks_score_zero_with_a_named_problem(batch, student):
     result = _result(batch, student)
@@ -254,6 +261,6 @@ def test_daemon_does_not_outlive_its_notebook_without_sandbox(tmp_path, monkeypa
     run = grade_submissions(tmp_path / "subs", tmp_path / "out", jobs=1, progress=False)
     assert run.results[0].score == 7
     pid = int(pidfile.read_text())
-    assert not Path(f"/proc/{pid}").exists() or "Z" in Path(f"/proc/{pid}/stat").read_text().split()[2], (
-        "a process started by the kernel outlived the notebook"
-    )
+    assert (
+        not Path(f"/proc/{pid}").exists() or "Z" in Path(f"/proc/{pid}/stat").read_text().split()[2]
+    ), "a process started by the kernel outlived the notebook"

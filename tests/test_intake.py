@@ -76,7 +76,15 @@ def test_release_folder_is_refused(tmp_path):
 @pytest.mark.parametrize("level", ["alice", "alice/01_conv_forward", "nowhere"])
 def test_cli_gives_one_line_and_exit_2(subs, tmp_path, level):
     proc = subprocess.run(
-        [sys.executable, "-m", "autograder", "grade", str(subs / level), "--out", str(tmp_path / "o")],
+        [
+            sys.executable,
+            "-m",
+            "autograder",
+            "grade",
+            str(subs / level),
+            "--out",
+            str(tmp_path / "o"),
+        ],
         capture_output=True,
         text=True,
         timeout=120,

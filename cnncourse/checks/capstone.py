@@ -32,7 +32,8 @@ import numpy as np
 
 from .engine import Anchor, Spec
 from .matchers import TYPE, VALUES, Array, Mismatch, Number, type_name
-from .numpy_layers import IM2COL_POLICY, PoolBackward
+from .numpy_backward import PoolBackward
+from .numpy_forward import IM2COL_POLICY
 
 # The network's fixed hyperparameters (the notebook's given cell defines the same).
 CONV_HPARAMETERS = {"stride": 1, "pad": 0}

@@ -10,7 +10,7 @@ One description per graded function (a :class:`Spec`) serves two paths:
   interface); everything below runs in the grader's process.
 
 A :class:`Runner` turns a batch of :class:`Case` objects into *outcomes*: the plain-data
-dicts of :func:`cnncourse.checks.channel.call`.
+dicts of :func:`cnncourse.checks.calls.call`.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import channel
+from . import calls, channel
 from .matchers import Mismatch
 
 MAX_SHRINK_ROUNDS = 25
@@ -91,7 +91,7 @@ class Spec:
     # (configuration, seconds): the function must be at least this fast on it (vectorised
     # versions); the best of three calls counts
     speed: tuple[dict, float] | None = None
-    # an adapter of channel.ADAPTERS for targets that take or return framework objects
+    # an adapter of adapters.ADAPTERS for targets that take or return framework objects
     # (the target is then any notebook value, e.g. a trained model, not only a function)
     adapter: str | None = None
 
@@ -161,7 +161,7 @@ class Spec:
 
 
 class Runner:
-    """Turns cases into outcomes (``channel.call`` dicts, or ``{"status": "missing"}``)."""
+    """Turns cases into outcomes (``calls.call`` dicts, or ``{"status": "missing"}``)."""
 
     def run(self, spec: Spec, cases: Sequence[Case]) -> list[dict]:
         raise NotImplementedError
@@ -186,7 +186,7 @@ class DirectRunner(Runner):
                 continue
             args, kwargs = spec.build(case)
             outcomes.append(
-                channel.call_target(
+                calls.call_target(
                     self.namespace, self.function, spec.adapter, args, kwargs, spec.forbidden
                 )
             )

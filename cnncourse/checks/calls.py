@@ -1,0 +1,181 @@
+"""Calling a student's function: the library-call watch, the call, and the kernel side of
+the autograder's requests (:func:`run_probe`).
+
+Like :mod:`cnncourse.checks.channel` it is sent into the kernel as text, after it and
+:mod:`cnncourse.checks.adapters`, so the names of both are defined when it runs there.
+"""
+
+from __future__ import annotations
+
+__tracebackhide__ = True  # IPython leaves these frames out of a failing check's traceback
+
+import os
+import sys
+import time
+import traceback
+
+try:  # a module of the package (sent into a kernel as text, the names are already defined)
+    from .adapters import ADAPTERS
+    from .channel import MAX_STRING, POLICY_MODULES, STRIDE_TRICKS, normalize, pack, revive, unpack
+except (ImportError, KeyError):  # KeyError: exec()d without a __name__
+    pass
+
+
+def _policy_prefixes(forbidden) -> tuple[str, ...]:
+    prefixes: list[str] = []
+    for name in forbidden:
+        prefixes += POLICY_MODULES.get(name, (name,)) if name != "stride_tricks" else ()
+    return tuple(prefixes)
+
+
+def _offence(module: str, function: str, prefixes, stride_tricks: bool) -> str | None:
+    for prefix in prefixes:
+        if module == prefix or module.startswith(prefix + "."):
+            return prefix.split(".")[0] if prefix != "cnncourse" else module
+    if stride_tricks and "stride_tricks" in module and function in STRIDE_TRICKS:
+        return f"numpy's {function}"
+    return None
+
+
+class CallWatch:
+    """While active, notes calls into forbidden libraries (a profile hook on this thread).
+
+    ``forbidden`` holds names of :data:`POLICY_MODULES` (or module names) and
+    ``"stride_tricks"``. After the ``with`` block, :attr:`seen` lists what was used, e.g.
+    ``["torch"]``.
+    """
+
+    def __init__(self, forbidden=()):
+        self.prefixes = _policy_prefixes(forbidden)
+        self.stride_tricks = "stride_tricks" in forbidden
+        self.seen: list[str] = []
+        self._previous = None
+
+    def _hook(self, frame, event, arg):
+        if frame.f_code.co_filename in _OWN_FILES:
+            return  # the watch itself, and the adapters that hand objects to the student
+        if event == "call":
+            module = frame.f_globals.get("__name__", "") or ""
+            function = frame.f_code.co_name
+        elif event == "c_call":
+            module = getattr(arg, "__module__", None) or ""
+            owner = getattr(arg, "__self__", None)
+            if not module and owner is not None:
+                module = getattr(owner, "__name__", "") or type(owner).__module__ or ""
+            function = getattr(arg, "__name__", "")
+        else:
+            return
+        if type(module) is not str:
+            return
+        found = _offence(module, function, self.prefixes, self.stride_tricks)
+        if found and found not in self.seen:
+            self.seen.append(found)
+
+    def __enter__(self):
+        if self.prefixes or self.stride_tricks:
+            self._previous = sys.getprofile()
+            sys.setprofile(self._hook)
+        return self
+
+    def __exit__(self, *exc):
+        if self.prefixes or self.stride_tricks:
+            sys.setprofile(self._previous)
+        return False
+
+
+# ------------------------------------------------------------------------ calls
+
+
+_OWN_FILES = {CallWatch._hook.__code__.co_filename} | {
+    adapter.__code__.co_filename for adapter in ADAPTERS.values()
+}
+
+
+def student_traceback(exc: BaseException, limit: int = 3) -> str:
+    """The last lines of ``exc``'s traceback that are in notebook cells (the student's)."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    mine = [
+        f for f in frames if "ipykernel" in f.filename or f.filename.startswith("<ipython-input")
+    ]
+    lines = [f"line {f.lineno} of {f.name}: {(f.line or '').strip()}" for f in mine[-limit:]]
+    return "\n".join(lines)[:MAX_STRING]
+
+
+def call(function, args, kwargs, forbidden=()) -> dict:
+    """Call ``function(*args, **kwargs)``; what happened, as plain data.
+
+    Keys: ``status`` (``"returned"`` or ``"raised"``), ``value`` (normalized return value),
+    ``error`` (type, message and the student's lines), ``args_after`` (the arguments after
+    the call, normalized), ``forbidden`` (libraries used against the policy), ``seconds``.
+    """
+    outcome: dict = {"status": "raised", "value": None, "error": None, "forbidden": []}
+    watch = CallWatch(forbidden)
+    start = time.perf_counter()
+    try:
+        with watch:
+            value = function(*args, **kwargs)
+        outcome["status"] = "returned"
+        outcome["value"] = normalize(value)
+    except BaseException as exc:  # SystemExit and KeyboardInterrupt too: report, go on
+        outcome["error"] = {
+            "type": type(exc).__name__[:100],
+            "message": _short_repr_message(exc),
+            "where": student_traceback(exc),
+        }
+    outcome["seconds"] = time.perf_counter() - start
+    outcome["forbidden"] = list(watch.seen)
+    outcome["args_after"] = normalize([list(args), dict(kwargs)])
+    return outcome
+
+
+def _short_repr_message(exc: BaseException) -> str:
+    try:
+        return str(exc)[:MAX_STRING]
+    except Exception:
+        return ""
+
+
+def call_target(namespace: dict, target, adapter: str | None, args, kwargs, forbidden=()) -> dict:
+    """Call ``target`` (or hand it to an adapter) and report what happened (see call()).
+
+    With an adapter, ``args_after`` still holds only the grader's arguments (not the
+    notebook's namespace or the target), so that "changed its input" means the inputs.
+    """
+    if adapter:
+        adapt = ADAPTERS[adapter]
+
+        def adapted(*a, **k):
+            return adapt(namespace, target, *a, **k)
+
+        return call(adapted, args, kwargs, forbidden)
+    return call(target, args, kwargs, forbidden)
+
+
+def run_probe(namespace: dict, request_path: str, result_path: str) -> None:
+    """Kernel side of the autograder: run the calls of a request file, write a result file.
+
+    The request is ``{"calls": [{"id", "target", "adapter", "args", "kwargs"}], "forbidden":
+    [...]}``; each target is looked up in ``namespace`` (the notebook's globals) and called,
+    or handed to the named adapter (for framework objects). The result is
+    ``{"calls": [{"id", ...what call() returns, or status "missing"}]}``; it is written once
+    (an existing result file is never overwritten).
+    """
+    with open(request_path, "rb") as fh:
+        request = unpack(fh.read())
+    results = []
+    forbidden = tuple(request.get("forbidden", ()))
+    for item in request["calls"]:
+        adapter = item.get("adapter")
+        target = namespace.get(item["target"])
+        if target is None or (adapter is None and not callable(target)):
+            results.append({"id": item["id"], "status": "missing"})
+            continue
+        args, kwargs = revive(tuple(item["args"])), revive(dict(item["kwargs"]))
+        outcome = call_target(namespace, target, adapter, args, kwargs, forbidden)
+        outcome["id"] = item["id"]
+        results.append(outcome)
+    data = pack({"calls": results})
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
+    fd = os.open(result_path, flags, 0o600)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(data)

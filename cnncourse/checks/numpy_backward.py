@@ -1,0 +1,356 @@
+"""Check descriptions of assignment 2's graded numpy functions (the backward pass).
+
+The configurations, their drawing and shrinking are those of the forward pass
+(:mod:`cnncourse.checks.numpy_forward`); the oracles are PyTorch's autograd in float64 and,
+for the gradient check, centred differences of a vectorised forward pass.
+"""
+
+from __future__ import annotations
+
+__tracebackhide__ = True  # IPython leaves these frames out of a failing check's traceback
+
+import numpy as np
+
+from .engine import Anchor, Spec
+from .matchers import Array, Sequence
+from .numpy_forward import (
+    CONV_HIDDEN,
+    CONV_REQUIRED,
+    IM2COL_POLICY,
+    LOOP_POLICY,
+    POOL_HIDDEN,
+    POOL_REQUIRED,
+    _conv_inputs,
+    _conv_valid,
+    _describe_conv,
+    _describe_pool,
+    _draw_conv,
+    _draw_pool,
+    _fmt_values,
+    _oracles,
+    _out,
+    _pool_input,
+    _reduce,
+    _smaller_conv,
+    _smaller_pool,
+)
+
+
+class ConvBackward(Spec):
+    name = target = family = "conv_backward"
+    forbidden = LOOP_POLICY
+    arg_names = ("dZ", "cache")
+    outputs = "conv_backward(...)"
+    height_width = ("n_H_prev", "n_W_prev")
+
+    def anchors(self):
+        def build():
+            np.random.seed(1)
+            A = np.random.randn(10, 4, 4, 3)
+            W = np.random.randn(2, 2, 3, 8)
+            b = np.random.randn(1, 1, 1, 8)
+            hp = {"pad": 2, "stride": 2}
+            Z = _oracles().conv_forward(A, W, b, 2, 2)
+            return (Z, (A, W, b, hp)), {}
+
+        def show(value):
+            if not (isinstance(value, tuple) and len(value) == 3):
+                return []
+            if not all(type(v) is np.ndarray for v in value):
+                return []
+            return [
+                f"dA_prev's mean = {float(value[0].mean())!r} (published: 1.4524377775388075)",
+                f"dW's mean = {float(value[1].mean())!r} (published: 1.7269914583139097)",
+                f"db's mean = {float(value[2].mean())!r} (published: 7.839232564616838)",
+            ]
+
+        return [Anchor("the reference example (np.random.seed(1), pad 2, stride 2)", build, show)]
+
+    def required(self):
+        return CONV_REQUIRED
+
+    def hidden_required(self):
+        return CONV_HIDDEN
+
+    def draw(self, rng):
+        return _draw_conv(rng)
+
+    def inputs(self, c, rng):
+        A, W, b, hp = _conv_inputs(c, rng)
+        n_H = _out(c["n_H_prev"], c["f"], c["pad"], c["stride"])
+        n_W = _out(c["n_W_prev"], c["f"], c["pad"], c["stride"])
+        dZ = rng.standard_normal((c["m"], n_H, n_W, c["n_C"]))
+        return (dZ, (A, W, b, hp)), {}
+
+    def expect(self, c, args, kwargs):
+        dZ, (A, W, b, hp) = args
+        dA, dW, db = _oracles().conv_backward(A, W, b, hp["stride"], hp["pad"], dZ)
+        return Sequence([Array(dA), Array(dW), Array(db)], ["dA_prev", "dW", "db"])
+
+    def describe(self, c):
+        return _describe_conv(c)
+
+    def smaller(self, c):
+        return _smaller_conv(c)
+
+
+class ConvBackwardFast(ConvBackward):
+    name = target = "conv_backward_fast"
+    forbidden = IM2COL_POLICY
+    outputs = "conv_backward_fast(...)"
+
+
+def _conv_numpy(A, W, b, stride: int, pad: int) -> np.ndarray:
+    """A vectorised convolution (window view and one einsum): the numerical gradient's
+    forward pass, cheap enough to run once per perturbed entry."""
+    from numpy.lib.stride_tricks import sliding_window_view
+
+    f = W.shape[0]
+    A_pad = np.pad(A, ((0, 0), (pad, pad), (pad, pad), (0, 0)))
+    windows = sliding_window_view(A_pad, (f, f), axis=(1, 2))[:, ::stride, ::stride]
+    return np.einsum("mhwcij,ijcn->mhwn", windows, W) + b.reshape(1, 1, 1, -1)
+
+
+def numerical_gradients(A, W, b, stride: int, pad: int, dZ, eps: float = 1e-6):
+    """Centred differences of ``sum(conv_forward(A, W, b) * dZ)`` for A, W and b."""
+
+    def cost(A_, W_, b_):
+        return float(np.sum(_conv_numpy(A_, W_, b_, stride, pad) * dZ))
+
+    grads = []
+    for x in (A, W, b):
+        grad = np.zeros_like(x)
+        for pos in np.ndindex(x.shape):
+            saved = x[pos]
+            x[pos] = saved + eps
+            plus = cost(A, W, b)
+            x[pos] = saved - eps
+            minus = cost(A, W, b)
+            x[pos] = saved
+            grad[pos] = (plus - minus) / (2 * eps)
+        grads.append(grad)
+    return grads
+
+
+class RelativeError:
+    """Matcher: arrays whose relative error ``|g - e| / (|g| + |e|)`` is below ``limit``."""
+
+    def __init__(self, expected: list[np.ndarray], names: list[str], limit: float = 1e-7):
+        self.expected, self.names, self.limit = expected, names, limit
+
+    def mismatch(self, got, what):
+        shape_check = Sequence([Array(e, values=False) for e in self.expected], self.names)
+        found = shape_check.mismatch(got, what)
+        if found is not None:
+            return found
+        for name, g, e in zip(self.names, got, self.expected, strict=True):
+            den = max(float(np.linalg.norm(g) + np.linalg.norm(e)), 1e-300)
+            error = float(np.linalg.norm(g - e)) / den
+            if not error < self.limit:
+                from .matchers import VALUES, Mismatch
+
+                return Mismatch(
+                    name,
+                    VALUES,
+                    f"{name} does not match the numerical gradient: relative error "
+                    f"{error:.2e} (must be below {self.limit:.0e})",
+                    g,
+                    e,
+                )
+        return None
+
+
+class ConvBackwardGradientCheck(ConvBackward):
+    """conv_backward against centred differences of the forward pass (a gradient check)."""
+
+    name = "conv_backward_gradient_check"
+    n_random = 3
+
+    def anchors(self):
+        return []
+
+    def hidden_required(self):
+        return []
+
+    def required(self):
+        return [
+            dict(m=2, n_H_prev=4, n_W_prev=4, n_C_prev=2, f=3, n_C=3, stride=1, pad=1),
+            dict(m=1, n_H_prev=5, n_W_prev=4, n_C_prev=2, f=3, n_C=2, stride=2, pad=0),
+            dict(m=1, n_H_prev=4, n_W_prev=5, n_C_prev=1, f=2, n_C=2, stride=3, pad=2),
+        ]
+
+    def draw(self, rng):
+        # Small configurations: the numerical gradient costs two forward passes per entry.
+        while True:
+            c = _draw_conv(rng)
+            c.update(m=1, n_C_prev=min(c["n_C_prev"], 2), n_C=min(c["n_C"], 2))
+            c.update(n_H_prev=min(c["n_H_prev"], 5), n_W_prev=min(c["n_W_prev"], 5))
+            if _conv_valid(c):
+                return c
+
+    def expect(self, c, args, kwargs):
+        dZ, (A, W, b, hp) = args
+        grads = numerical_gradients(A.copy(), W.copy(), b.copy(), hp["stride"], hp["pad"], dZ)
+        return RelativeError(grads, ["dA_prev", "dW", "db"])
+
+
+class PoolBackward(Spec):
+    name = target = family = "pool_backward"
+    forbidden = LOOP_POLICY
+    arg_names = ("dA", "cache")
+    outputs = "dA_prev"
+    height_width = ("n_H_prev", "n_W_prev")
+
+    def anchors(self):
+        def build(mode):
+            def make():
+                np.random.seed(1)
+                A = np.random.randn(5, 5, 3, 2)
+                dA = np.random.randn(5, 4, 2, 2)
+                return (dA, (A, {"stride": 1, "f": 2})), {"mode": mode}
+
+            return make
+
+        def show(mode):
+            def lines(value):
+                if type(value) is not np.ndarray or value.shape != (5, 5, 3, 2):
+                    return []
+                return [f"{mode}: dA_prev[1, 1] =", _fmt_values(value[1, 1])]
+
+            return lines
+
+        return [
+            Anchor("the reference example, max (f 2, stride 1)", build("max"), show("max")),
+            Anchor("the reference example, average", build("average"), show("average")),
+        ]
+
+    def required(self):
+        return POOL_REQUIRED + [
+            dict(m=1, n_H_prev=5, n_W_prev=5, n_C=2, f=2, stride=1, mode="max", ties=1)
+        ]
+
+    def hidden_required(self):
+        return POOL_HIDDEN
+
+    def draw(self, rng):
+        return _draw_pool(rng)
+
+    def inputs(self, c, rng):
+        A = _pool_input(c, rng)
+        n_H = _out(c["n_H_prev"], c["f"], 0, c["stride"])
+        n_W = _out(c["n_W_prev"], c["f"], 0, c["stride"])
+        dA = rng.standard_normal((c["m"], n_H, n_W, c["n_C"]))
+        return (dA, (A, {"f": c["f"], "stride": c["stride"]})), {"mode": c["mode"]}
+
+    def expect(self, c, args, kwargs):
+        dA, (A, hp) = args
+        return Array(_oracles().pool_backward(A, hp["f"], hp["stride"], dA, kwargs["mode"]))
+
+    def describe(self, c):
+        return _describe_pool(c)
+
+    def smaller(self, c):
+        return _smaller_pool(c)
+
+
+# ------------------------------------------------------------ pooling pieces
+
+
+class CreateMaskFromWindow(Spec):
+    name = target = family = "create_mask_from_window"
+    forbidden = LOOP_POLICY
+    arg_names = ("x",)
+    outputs = "mask"
+    height_width = ("n_H", "n_W")
+
+    def anchors(self):
+        def build():
+            return (np.array([[-1.0, 2, 3], [2, -3, 2], [1, 5, -2]]),), {}
+
+        return [Anchor("the reference window [[-1, 2, 3], [2, -3, 2], [1, 5, -2]]", build)]
+
+    def required(self):
+        return [
+            dict(n_H=2, n_W=2, ties=1),
+            dict(n_H=3, n_W=3, ties=2),
+            dict(n_H=2, n_W=3, ties=0),
+            dict(n_H=3, n_W=1, ties=0),
+        ]
+
+    def draw(self, rng):
+        return dict(
+            n_H=int(rng.integers(1, 5)), n_W=int(rng.integers(1, 5)), ties=int(rng.integers(0, 3))
+        )
+
+    def inputs(self, c, rng):
+        shape = (c["n_H"], c["n_W"])
+        if c["ties"] == 2:  # a constant window: every entry is the maximum
+            return (np.full(shape, 7.0),), {}
+        if c["ties"] == 1:
+            return (rng.integers(0, 2, size=shape).astype(np.float64),), {}
+        return (rng.standard_normal(shape),), {}
+
+    def expect(self, c, args, kwargs):
+        (x,) = args
+        mask = np.zeros(x.shape, dtype=bool)
+        mask[np.unravel_index(np.argmax(x), x.shape)] = True
+        return Array(mask, dtype="bool")
+
+    def describe(self, c):
+        kinds = {0: "random", 1: "with ties", 2: "constant"}
+        return f"a {kinds[c['ties']]} window of shape ({c['n_H']}, {c['n_W']})"
+
+    def smaller(self, c):
+        ok = lambda _: True  # noqa: E731
+        return _reduce(c, "n_H", 1, ok) + _reduce(c, "n_W", 1, ok)
+
+
+class DistributeValue(Spec):
+    name = target = family = "distribute_value"
+    forbidden = LOOP_POLICY
+    arg_names = ("dz", "shape")
+    outputs = "a"
+    height_width = ("n_H", "n_W")
+
+    def anchors(self):
+        return [
+            Anchor("the reference example distribute_value(2, (2, 2))", lambda: ((2, (2, 2)), {}))
+        ]
+
+    def required(self):
+        return [dict(n_H=3, n_W=2, kind=0), dict(n_H=1, n_W=1, kind=1), dict(n_H=3, n_W=3, kind=2)]
+
+    def draw(self, rng):
+        return dict(
+            n_H=int(rng.integers(1, 5)), n_W=int(rng.integers(1, 5)), kind=int(rng.integers(0, 3))
+        )
+
+    def inputs(self, c, rng):
+        value = float(np.round(rng.standard_normal() * 3, 3))
+        dz = {0: value, 1: int(rng.integers(-5, 6)), 2: np.float64(value)}[c["kind"]]
+        return (dz, (c["n_H"], c["n_W"])), {}
+
+    def expect(self, c, args, kwargs):
+        dz, (n_H, n_W) = args
+        return Array(np.full((n_H, n_W), float(dz) / (n_H * n_W)))
+
+    def describe(self, c):
+        kind = {0: "a float", 1: "an int", 2: "a numpy float64"}[c["kind"]]
+        return f"dz {kind}, shape ({c['n_H']}, {c['n_W']})"
+
+    def smaller(self, c):
+        ok = lambda _: True  # noqa: E731
+        return _reduce(c, "n_H", 1, ok) + _reduce(c, "n_W", 1, ok)
+
+
+SPECS: dict[str, Spec] = {
+    spec.name: spec
+    for spec in (
+        ConvBackward(),
+        ConvBackwardGradientCheck(),
+        CreateMaskFromWindow(),
+        DistributeValue(),
+        PoolBackward(),
+        ConvBackwardFast(),
+    )
+}
