@@ -41,7 +41,7 @@ demo: $(STAMP)
 
 ## test: the whole test suite (what CI runs)
 test: $(STAMP)
-	$(BIN)/python -m pytest -n 2 --dist loadgroup
+	$(BIN)/python -m pytest -n 2 --dist loadscope
 
 ## release: regenerate assignments/ from solutions/ with nbgrader
 release: $(STAMP)

@@ -42,7 +42,7 @@ NOTEBOOKS = {
 }
 MARKERS = ("### BEGIN SOLUTION", "### END SOLUTION")
 
-pytestmark = pytest.mark.xdist_group("tensorflow")  # one TensorFlow import per worker
+# (pytest --dist loadscope keeps this module on one worker: one TensorFlow import)
 
 
 def _cells(assignment: str) -> list[dict]:

@@ -9,7 +9,7 @@ import pytest
 from autograder.cli import SAMPLES_DIR
 from autograder.grading import grade_submissions
 
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("backends")]
+pytestmark = pytest.mark.slow
 
 
 def test_identical_grades_from_every_backend(tmp_path):

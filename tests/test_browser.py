@@ -29,7 +29,7 @@ import pytest
 from autograder.fixtures import build_case, write_notebook
 from autograder.release import COURSE_PYTHON
 
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("browser")]
+pytestmark = pytest.mark.slow
 
 CHROMIUM = os.environ.get("CNN_COURSE_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [

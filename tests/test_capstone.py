@@ -274,7 +274,6 @@ def test_accuracy_spec_counts_labels_in_the_grader():
 
 
 @pytest.mark.slow
-@pytest.mark.xdist_group("capstone")
 def test_notebook_runs_in_fast_mode():
     nb, seconds, peak_mb = execute_notebook(SOURCE, cell_timeout_s=300)
     text = ""

@@ -1,7 +1,9 @@
 """Every grading fixture earns exactly the points its case description says.
 
 Cases live in tests/fixtures/cases/<assignment>.py; the notebooks are built by
-tests/fixtures/build_fixtures.py. All cases of one assignment are graded in one batch.
+tests/fixtures/build_fixtures.py. The cases of one notebook are graded in one batch, by one
+test class per notebook (``pytest --dist loadscope`` keeps a class on one worker, so each
+batch runs once).
 """
 
 from __future__ import annotations
@@ -18,18 +20,19 @@ CASES = build_fixtures.all_cases("cases")
 _runs: dict[str, dict] = {}
 
 
-def _graded(assignment_id: str, tmp_root: Path) -> dict:
-    if assignment_id not in _runs:
-        subs = tmp_root / assignment_id / "subs"
+def _graded(assignment_id: str, notebook: str, tmp_root: Path) -> dict:
+    key = f"{assignment_id}-{notebook}"
+    if key not in _runs:
+        subs = tmp_root / key / "subs"
         for (aid, name), case in CASES.items():
-            if aid == assignment_id:
+            if aid == assignment_id and case["notebook"] == notebook:
                 src = build_fixtures.case_path("cases", aid, name, case["notebook"])
                 folder = subs / name / aid
                 folder.mkdir(parents=True, exist_ok=True)
                 shutil.copy(src, folder / src.name)
-        run = grade_submissions(subs, tmp_root / assignment_id / "out", jobs=1, progress=False)
-        _runs[assignment_id] = {r.student: r for r in run.results}
-    return _runs[assignment_id]
+        run = grade_submissions(subs, tmp_root / key / "out", jobs=1, progress=False)
+        _runs[key] = {r.student: r for r in run.results}
+    return _runs[key]
 
 
 def test_fixtures_are_up_to_date(monkeypatch):
@@ -37,18 +40,12 @@ def test_fixtures_are_up_to_date(monkeypatch):
     assert build_fixtures.main() == 0, "run: python tests/fixtures/build_fixtures.py"
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize(
-    "assignment_id,case_name",
-    [
-        pytest.param(aid, name, marks=pytest.mark.xdist_group(f"fixtures-{aid}"))
-        for (aid, name) in sorted(CASES)
-    ],
-)
-def test_fixture_scores(assignment_id, case_name, tmp_path_factory):
-    results = _graded(assignment_id, tmp_path_factory.getbasetemp() / "fixture-grades")
-    result = results[case_name]
+def check_fixture(assignment_id: str, case_name: str, tmp_path_factory) -> None:
     case = CASES[(assignment_id, case_name)]
+    results = _graded(
+        assignment_id, case["notebook"], tmp_path_factory.getbasetemp() / "fixture-grades"
+    )
+    result = results[case_name]
     assert result.status == "graded", result.problems
     expect = dict(case.get("expect", {}))
     got = {c.grade_id: c.score for c in result.cells}
@@ -61,3 +58,24 @@ def test_fixture_scores(assignment_id, case_name, tmp_path_factory):
             f"({cell.problem}: {cell.message}); all: {got}"
         )
     assert not expect, f"{case_name}: expected test cells not found: {sorted(expect)}"
+
+
+def _fixture_class(assignment_id: str, notebook: str) -> type:
+    names = sorted(
+        n for (a, n), c in CASES.items() if a == assignment_id and c["notebook"] == notebook
+    )
+
+    @pytest.mark.slow
+    class FixtureScores:
+        @pytest.mark.parametrize("case_name", names)
+        def test_fixture_score(self, case_name, tmp_path_factory):
+            check_fixture(assignment_id, case_name, tmp_path_factory)
+
+    name = "TestScores_" + notebook.removesuffix(".ipynb")
+    FixtureScores.__name__ = FixtureScores.__qualname__ = name
+    return FixtureScores
+
+
+for _aid, _notebook in sorted({(a, c["notebook"]) for (a, _), c in CASES.items()}):
+    _cls = _fixture_class(_aid, _notebook)
+    globals()[_cls.__name__] = _cls

@@ -23,7 +23,7 @@ from autograder.cli import SAMPLES_DIR
 from autograder.grading import grade_submissions
 from autograder.limits import Limits
 
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("hardening")]
+pytestmark = pytest.mark.slow
 
 ATTACKS = build_fixtures.all_cases("attacks")
 AID = "01_conv_forward"

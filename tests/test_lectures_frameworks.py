@@ -74,7 +74,6 @@ def test_no_results_typed_into_prose(name):
 
 
 @pytest.mark.slow
-@pytest.mark.xdist_group("lectures")
 @pytest.mark.parametrize("name", NOTEBOOKS)
 def test_lecture_runs_in_fast_mode(name):
     nbformat = pytest.importorskip("nbformat")

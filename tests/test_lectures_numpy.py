@@ -1,7 +1,7 @@
 """Lectures 1-5 (numpy): the notebooks run in fast mode, and the numbers they teach are right.
 
-The notebook runs are slow (a kernel each) and grouped so that ``pytest -n 2 --dist
-loadgroup`` runs them on one worker. The helper checks are fast and test
+The notebook runs are slow (a kernel each); ``pytest -n 2 --dist loadscope`` keeps this
+module on one worker. The helper checks are fast and test
 ``cnncourse.lecture_numpy`` directly (the arithmetic the lectures print is tested with its
 one home, ``cnncourse.architecture``, in ``test_architecture.py``).
 """
@@ -131,7 +131,6 @@ def test_lecture_imports_no_removed_helpers(name: str) -> None:
 
 # --- executed notebooks ---------------------------------------------------------------------
 @pytest.mark.slow
-@pytest.mark.xdist_group("lectures")
 @pytest.mark.parametrize("name", NOTEBOOKS)
 def test_lecture_runs_fast(name: str) -> None:
     nb, seconds, peak_mb = execute_lecture(name)

@@ -210,7 +210,6 @@ def test_committed_notebooks_open_unmodified_in_jupyterlab(capsys):
 # -- gradebook from a fresh clone ---------------------------------------------------------
 
 
-@pytest.mark.xdist_group("nbgrader-cli")
 def test_generate_assignment_force_without_activation_keeps_release(root, tmp_path):
     course = _copy_course(root, tmp_path / "course")
     env = _env(tmp_path / "home", course)
@@ -223,7 +222,6 @@ def test_generate_assignment_force_without_activation_keeps_release(root, tmp_pa
         assert db.execute("SELECT name FROM assignment").fetchall() == [(AID,)]
 
 
-@pytest.mark.xdist_group("nbgrader-cli")
 def test_gradebook_command_records_every_assignment(root, tmp_path):
     course = _copy_course(root, tmp_path / "course")
     env = _env(tmp_path / "home", course)
@@ -259,7 +257,6 @@ def test_gradebook_command_records_every_assignment(root, tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.xdist_group("nbgrader-cli")
 def test_round_trip_two_students(root, tmp_path):
     """generate, release, fetch, submit, collect, autograde (plain and ours), feedback
     (plain, Formgrader API, fetched by the students), export."""

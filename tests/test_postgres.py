@@ -16,7 +16,7 @@ import pytest
 
 from autograder.cli import SAMPLES_DIR
 
-pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.xdist_group("postgres")]
+pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 
 PG_ENV = "CNN_COURSE_TEST_PG_URL"
 

@@ -14,8 +14,6 @@ import pytest
 from autograder import course
 from autograder.release import LEAK_MARKERS, check_release, find_leaks
 
-pytestmark = pytest.mark.xdist_group("release")
-
 
 def test_assignments_are_up_to_date_and_leak_free():
     check = check_release()

@@ -232,7 +232,6 @@ def _framework_visible(spec_name: str, ns: dict) -> str | None:
     return None
 
 
-@pytest.mark.xdist_group("tensorflow")
 @pytest.mark.parametrize("aid,name", LOSING_FRAMEWORKS)
 def test_framework_fixture_fails_a_visible_check_naming_its_cause(aid, name):
     case = CASES[(aid, name)]
@@ -249,7 +248,6 @@ def test_framework_fixture_fails_a_visible_check_naming_its_cause(aid, name):
         assert cause in first, f"{name}/{spec_name}: {cause!r} not in the first line:\n{message}"
 
 
-@pytest.mark.xdist_group("tensorflow")
 @pytest.mark.parametrize("aid,name", LOSING_FRAMEWORKS)
 def test_framework_fixture_other_checks_pass(aid, name):
     """A fixture breaks only what it says (checks that need a fully trained model aside)."""
@@ -263,7 +261,6 @@ def test_framework_fixture_other_checks_pass(aid, name):
                 assert message is None, f"{name}: {spec_name} fails:\n{message}"
 
 
-@pytest.mark.xdist_group("tensorflow")
 @pytest.mark.parametrize("aid", FRAMEWORK_ASSIGNMENTS)
 def test_framework_visible_checks_pass_and_are_fast(aid):
     """The reference solutions pass every visible check that needs no trained model, each
