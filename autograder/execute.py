@@ -318,6 +318,12 @@ class SandboxedExecute(Execute):
             pending.pop(0)
             if utils.is_grade(cell):
                 continue  # the grader's calls are never replayed
+            disk = watchdog.disk_problem()
+            if disk is not None:  # charged to the cell that wrote the files
+                watchdog.kill(disk)
+                cell.outputs.append(_error_output(disk.name, disk.message))
+                self._problem(index, disk.name, disk.message)
+                raise _Restart
             if any(o.get("ename") == "MemoryError" for o in cell.get("outputs", [])):
                 self._problem(
                     index, "MemoryLimit", f"MemoryError at the {limits.memory_mb} MB limit"

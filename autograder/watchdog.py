@@ -99,7 +99,6 @@ class Watchdog(threading.Thread):
         self._stop_event = threading.Event()
 
     def run(self) -> None:
-        disk_cap = self.limits.disk_mb * 2**20
         next_disk = 0.0
         while not self._stop_event.wait(self.interval):
             pids = descendants(self.root_pid)
@@ -121,17 +120,30 @@ class Watchdog(threading.Thread):
                 )
             elif time.monotonic() >= next_disk:
                 next_disk = time.monotonic() + 0.5
-                written = sum(folder_bytes(f, disk_cap) for f in self.folders)
-                written = max(written, self._sandbox_usage(pids))
-                # a size-limited file system refuses writes at its cap: full is the limit
-                if written >= disk_cap - 2**20:
-                    self._kill(
-                        Problem(
-                            "DiskLimit",
-                            f"wrote over {self.limits.disk_mb} MB of files "
-                            f"(limit {self.limits.disk_mb} MB)",
-                        )
-                    )
+                problem = self.disk_problem(pids)
+                if problem is not None:
+                    self._kill(problem)
+
+    def disk_problem(self, pids: list[int] | None = None) -> Problem | None:
+        """A DiskLimit problem when the kernel's files reach the limit, else None.
+
+        The executor also asks after every cell, so that the limit is charged to the cell
+        that wrote the files, not to whatever runs when the next poll comes."""
+        cap = self.limits.disk_mb * 2**20
+        pids = descendants(self.root_pid) if pids is None else pids
+        written = sum(folder_bytes(f, cap) for f in self.folders)
+        written = max(written, self._sandbox_usage(pids))
+        # a size-limited file system refuses writes at its cap: full is the limit
+        if written < cap - 2**20:
+            return None
+        return Problem(
+            "DiskLimit",
+            f"wrote over {self.limits.disk_mb} MB of files (limit {self.limits.disk_mb} MB)",
+        )
+
+    def kill(self, problem: Problem) -> None:
+        """Kill the kernel's whole tree now, naming ``problem`` as the reason."""
+        self._kill(problem)
 
     def _sandbox_usage(self, pids: list[int]) -> int:
         """Bytes used in the largest of the sandbox's memory file systems."""

@@ -337,6 +337,60 @@ def goals(runs: dict) -> list[tuple[str, bool | None, str]]:
     return out
 
 
+def add_spread(report: dict, seed: int, threads: int, runs: dict) -> None:
+    """Record the keras_cnn / torch_cnn test accuracies of one seed in ``report["spread"]``."""
+    spread = report.setdefault("spread", {"threads": threads, "seeds": {}})
+    if spread["threads"] != threads:
+        raise ValueError(f"spread runs use {spread['threads']} thread(s), not {threads}")
+    entry = spread["seeds"].setdefault(str(seed), {})
+    for name in ("keras_cnn", "torch_cnn"):
+        if name in runs:
+            entry[name] = round(runs[name]["test_accuracy"], 6)
+
+
+def render_spread(report: dict) -> list[str]:
+    """The run-to-run spread of the two lecture-CNN runs over seeds, as markdown."""
+    spread = report.get("spread")
+    if not spread:
+        return []
+    lines = [
+        "## Run-to-run spread: Keras vs PyTorch",
+        "",
+        f"The lecture CNN trained again with other seeds ({spread['threads']} thread(s), "
+        "everything else as above). The goals compare single runs; this is how much a single "
+        "run moves with the seed.",
+        "",
+        "| seed | Keras | PyTorch | PyTorch minus Keras |",
+        "| --- | --- | --- | --- |",
+    ]
+    keras, torch, gaps = [], [], []
+    for seed, entry in sorted(spread["seeds"].items(), key=lambda kv: int(kv[0])):
+        k, t = entry.get("keras_cnn"), entry.get("torch_cnn")
+        keras += [k] if k is not None else []
+        torch += [t] if t is not None else []
+        gap = "-"
+        if k is not None and t is not None:
+            gaps.append(100 * (t - k))
+            gap = f"{gaps[-1]:+.2f} points"
+        cells = [f"{100 * v:.2f}%" if v is not None else "-" for v in (k, t)]
+        lines.append(f"| {seed} | {cells[0]} | {cells[1]} | {gap} |")
+    if len(gaps) > 1:
+        lines.append(
+            f"| mean of {len(gaps)} | {100 * sum(keras) / len(keras):.2f}% "
+            f"| {100 * sum(torch) / len(torch):.2f}% | {sum(gaps) / len(gaps):+.2f} points |"
+        )
+        lines += [
+            "",
+            f"Over these seeds Keras reached {100 * min(keras):.2f}% to {100 * max(keras):.2f}% "
+            f"and PyTorch {100 * min(torch):.2f}% to {100 * max(torch):.2f}%; the PyTorch minus "
+            f"Keras gap ranged from {min(gaps):+.2f} to {max(gaps):+.2f} points "
+            f"({sum(abs(g) <= FRAMEWORK_POINTS + 1e-9 for g in gaps)} of {len(gaps)} seeds "
+            f"within {FRAMEWORK_POINTS} points).",
+        ]
+    lines.append("")
+    return lines
+
+
 def render_markdown(report: dict) -> str:
     runs = report["runs"]
     wall_min = report["wall_seconds"] / 60
@@ -391,6 +445,7 @@ def render_markdown(report: dict) -> str:
     ]
     lines += curve_notes(runs)
     lines.append("")
+    lines += render_spread(report)
     return "\n".join(lines)
 
 
@@ -487,6 +542,18 @@ def plot_curves(runs: dict, path: Path, note: str) -> None:
 
 
 # ----------------------------------------------------------------------------- driver
+def train_in_subprocess(
+    name: str, epochs: int, seed: int, quick: bool, tmp: str, env: dict[str, str]
+) -> dict:
+    """Run :func:`worker` for one run in a fresh Python process; returns its result."""
+    result_path = Path(tmp) / f"{name}-{seed}.json"
+    command = [sys.executable, __file__, "--worker", name, "--epochs", str(epochs)]
+    command += ["--seed", str(seed), "--result", str(result_path)]
+    command += ["--quick"] if quick else []
+    subprocess.run(command, check=True, env=env)
+    return json.loads(result_path.read_text(encoding="utf-8"))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -505,6 +572,20 @@ def main(argv: list[str] | None = None) -> int:
         default=None,
         help="no training: re-render reproduction.md and the figure from this reproduction.json",
     )
+    parser.add_argument(
+        "--spread-seeds",
+        default="",
+        help="also train keras_cnn and torch_cnn with these seeds (comma-separated) and report "
+        "the run-to-run spread of their test accuracies",
+    )
+    parser.add_argument(
+        "--add-spread",
+        type=Path,
+        nargs="*",
+        default=[],
+        help="with --from-json: add the keras_cnn / torch_cnn results of these other "
+        "reproduction.json files (other seeds) to the spread table",
+    )
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--epochs", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--result", type=Path, help=argparse.SUPPRESS)
@@ -514,6 +595,9 @@ def main(argv: list[str] | None = None) -> int:
         return worker(args.worker, args.epochs, args.seed, args.quick, args.result)
     if args.from_json:
         report = json.loads(args.from_json.read_text(encoding="utf-8"))
+        for other in args.add_spread:
+            extra = json.loads(other.read_text(encoding="utf-8"))
+            add_spread(report, extra["seed"], extra["threads"], extra["runs"])
         write_outputs(report, args.out_dir or args.from_json.parent)
         return 0
 
@@ -539,17 +623,19 @@ def main(argv: list[str] | None = None) -> int:
             epochs = scaled_epochs(spec.epochs, scale)
             print(f"\n== {spec.title}: {epochs} epoch(s), batch {spec.batch_size}, "
                   f"{spec.optimizer}", flush=True)  # fmt: skip
-            result_path = Path(tmp) / f"{name}.json"
-            command = [sys.executable, __file__, "--worker", name, "--epochs", str(epochs)]
-            command += ["--seed", str(args.seed), "--result", str(result_path)]
-            command += ["--quick"] if args.quick else []
-            subprocess.run(command, check=True, env=env)
-            results[name] = json.loads(result_path.read_text(encoding="utf-8"))
+            results[name] = train_in_subprocess(name, epochs, args.seed, args.quick, tmp, env)
             r = results[name]
             print(f"   test accuracy {100 * r['test_accuracy']:.2f}%, loss {r['test_loss']:.4f}, "
                   f"{sum(r['epoch_seconds']) / len(r['epoch_seconds']):.1f} s/epoch, "
                   f"peak {r['peak_rss_mb']:.0f} MiB", flush=True)  # fmt: skip
-    wall = time.perf_counter() - start
+        wall = time.perf_counter() - start
+        spread_runs = []
+        for seed in [int(x) for x in args.spread_seeds.split(",") if x.strip()]:
+            for name in ("keras_cnn", "torch_cnn"):
+                print(f"\n== spread: {RUNS[name].title}, seed {seed}", flush=True)
+                epochs = scaled_epochs(RUNS[name].epochs, scale)
+                r = train_in_subprocess(name, epochs, seed, args.quick, tmp, env)
+                spread_runs.append((seed, name, r))
 
     note = ""
     if shortened:
@@ -583,6 +669,10 @@ def main(argv: list[str] | None = None) -> int:
         "software": versions,
         "runs": {name: run_record(RUNS[name], r) for name, r in results.items()},
     }
+    if spread_runs:
+        add_spread(report, args.seed, first["threads"], report["runs"])
+        for seed, name, r in spread_runs:
+            add_spread(report, seed, r["threads"], {name: {"test_accuracy": r["test_accuracy"]}})
     write_outputs(report, out_dir)
     return 0
 

@@ -4,8 +4,9 @@ reference solutions.
 * ``cnncourse.grading_models``: a model with a missing or an extra layer fails, the right one
   passes, parameter counts of Keras models and PyTorch modules, batched evaluation; the
   layer table read from a model's JSON config agrees with Keras on many random models;
-* ``cnncourse.checks.frameworks``: its references (the numpy forward pass of the lecture CNN,
-  the Keras-to-PyTorch weight mapping) agree with the frameworks, its layer lists with the
+* ``cnncourse.checks.keras_models`` and ``torch_models``: their references (the numpy forward
+  pass of the lecture CNN, the Keras-to-PyTorch weight mapping) agree with the frameworks, the
+  layer lists with the
   notebooks', the registry with the test cells; the adapters hand back plain data and the
   grader's side decides without importing a framework;
 * the reference solutions of the function-only cells of the three source notebooks (their
@@ -30,6 +31,7 @@ import numpy as np
 import pytest
 
 from autograder.fixtures import run_solution_cells
+from cnncourse.checks.registry import all_specs
 from cnncourse.testing import CheckError
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -551,7 +553,7 @@ def _random_stack(keras_mod, rng) -> list:
 def test_layer_table_from_config_agrees_with_keras(keras_mod, lecture_layers):
     """Kinds, output shapes, parameter counts and settings computed from the JSON config alone
     are those Keras gives for the built model: the course's models and random stacks."""
-    from cnncourse.checks import frameworks
+    from cnncourse.checks import keras_models, torch_models  # noqa: F401
     from cnncourse.grading_models import keras_layer_table, layer_table_from_config
     from cnncourse.models import build_classic_classifier_keras, build_cropped_classifier_keras
 
@@ -574,9 +576,9 @@ def test_layer_table_from_config_agrees_with_keras(keras_mod, lecture_layers):
         assert sum(s.params for s in got) == model.count_params()
     # the checks' own layer lists describe the models the course builds
     for built, expected in [
-        (models[0], frameworks.lecture_cnn_layers()),
-        (models[2], frameworks.cropped_classifier_layers()),
-        (models[3], frameworks.classic_classifier_layers()),
+        (models[0], keras_models.lecture_cnn_layers()),
+        (models[2], keras_models.cropped_classifier_layers()),
+        (models[3], keras_models.classic_classifier_layers()),
     ]:
         table = layer_table_from_config(built.to_json())
         from cnncourse.grading_models import check_layer_table
@@ -628,7 +630,7 @@ def _notebook_cell(assignment: str, grade_id: str) -> str:
 def test_notebook_layer_lists_agree_with_the_checks():
     """The lists the notebooks show students are those the checks use (the checks also
     compare strides and padding, which the notebooks' lists leave out)."""
-    from cnncourse.checks import frameworks
+    from cnncourse.checks import keras_models, torch_models  # noqa: F401
     from cnncourse.grading_models import LayerSpec
 
     ns: dict = {"LayerSpec": LayerSpec}
@@ -636,9 +638,9 @@ def test_notebook_layer_lists_agree_with_the_checks():
     with contextlib.redirect_stdout(io.StringIO()):
         exec(_notebook_cell("05_cropping", "expected_architectures"), ns)  # noqa: S102
     pairs = [
-        (ns["EXPECTED_LAYERS"], frameworks.lecture_cnn_layers()),
-        (ns["EXPECTED_CROPPED"], frameworks.cropped_classifier_layers()),
-        (ns["EXPECTED_CLASSIC"], frameworks.classic_classifier_layers()),
+        (ns["EXPECTED_LAYERS"], keras_models.lecture_cnn_layers()),
+        (ns["EXPECTED_CROPPED"], keras_models.cropped_classifier_layers()),
+        (ns["EXPECTED_CLASSIC"], keras_models.classic_classifier_layers()),
     ]
     for shown, checked in pairs:
         assert [(s.kind, s.output_shape, s.params) for s in shown] == [
@@ -647,27 +649,27 @@ def test_notebook_layer_lists_agree_with_the_checks():
         for a, b in zip(shown, checked, strict=True):
             assert dict(a.config).items() <= dict(b.config).items(), (a, b)
     assert sum(s.params for s in ns["EXPECTED_LAYERS"]) == ns["EXPECTED_TOTAL_PARAMS"]
-    assert frameworks.SPECS["build_model_params"].total_params == ns["EXPECTED_TOTAL_PARAMS"]
-    assert frameworks.SPECS["cropped_classifier_params"].total_params == sum(
+    assert all_specs()["build_model_params"].total_params == ns["EXPECTED_TOTAL_PARAMS"]
+    assert all_specs()["cropped_classifier_params"].total_params == sum(
         s.params for s in ns["EXPECTED_CROPPED"]
     )
-    assert frameworks.SPECS["classic_classifier_params"].total_params == sum(
+    assert all_specs()["classic_classifier_params"].total_params == sum(
         s.params for s in ns["EXPECTED_CLASSIC"]
     )
 
 
 # -------------------------------------------------------- the checks' references
 def test_numpy_forward_pass_is_the_lecture_cnn(keras_mod, lecture_layers):
-    """frameworks.lecture_cnn_logits equals cnncourse.models.LectureCNNTorch in float64, and
+    """torch_models.lecture_cnn_logits equals cnncourse.models.LectureCNNTorch in float64, and
     keras_to_torch_state maps a Keras lecture CNN to the same function."""
     torch = pytest.importorskip("torch")
 
-    from cnncourse.checks import frameworks
+    from cnncourse.checks import keras_models, torch_models  # noqa: F401
     from cnncourse.grading_models import predict_batched
     from cnncourse.models import LectureCNNTorch
 
     rng = np.random.default_rng(11)
-    state = frameworks.random_torch_state(rng)
+    state = torch_models.random_torch_state(rng)
     x = rng.random((5, 1, 28, 28), dtype=np.float32)
     net = LectureCNNTorch().double()
     where = {"conv1": "features.0", "conv2": "features.3", "conv3": "features.6"}
@@ -681,26 +683,26 @@ def test_numpy_forward_pass_is_the_lecture_cnn(keras_mod, lecture_layers):
     with torch.no_grad():
         want = net(torch.from_numpy(x.astype(np.float64))).numpy()
     np.testing.assert_allclose(
-        frameworks.lecture_cnn_logits(state, x), want, rtol=1e-10, atol=1e-10
+        torch_models.lecture_cnn_logits(state, x), want, rtol=1e-10, atol=1e-10
     )
 
     kmodel = lecture_layers()
-    weights = frameworks.random_keras_weights(rng)
+    weights = torch_models.random_keras_weights(rng)
     kmodel.set_weights(weights)
-    logits = frameworks.lecture_cnn_logits(frameworks.keras_to_torch_state(weights), x)
+    logits = torch_models.lecture_cnn_logits(torch_models.keras_to_torch_state(weights), x)
     probabilities = predict_batched(kmodel, x.transpose(0, 2, 3, 1))
-    np.testing.assert_allclose(frameworks._softmax(logits), probabilities, atol=1e-5, rtol=0)
-    wrong = frameworks.lecture_cnn_logits(
-        frameworks.keras_to_torch_state(weights, permute_fc1=False), x
+    np.testing.assert_allclose(torch_models._softmax(logits), probabilities, atol=1e-5, rtol=0)
+    wrong = torch_models.lecture_cnn_logits(
+        torch_models.keras_to_torch_state(weights, permute_fc1=False), x
     )
-    assert np.abs(frameworks._softmax(wrong) - probabilities).max() > 1e-3
+    assert np.abs(torch_models._softmax(wrong) - probabilities).max() > 1e-3
 
 
 def test_evaluate_spec_inputs():
     """No near ties (float32 and float64 agree on every arg-max); labels partly right."""
-    from cnncourse.checks import frameworks
+    from cnncourse.checks import keras_models, torch_models  # noqa: F401
 
-    spec = frameworks.SPECS["evaluate"]
+    spec = all_specs()["evaluate"]
     for case in spec.cases(seed=3, hidden=True):
         weight, bias, x, y, batch_size = spec.build(case)[0]
         scores = spec._scores(weight, bias, x)
@@ -770,23 +772,24 @@ def test_adapters_hand_back_plain_data(keras_mod, lecture_layers):
 
 
 def test_torch_adapters(torch_solutions):
-    from cnncourse.checks import adapters, calls, frameworks
+    from cnncourse.checks import adapters, calls, torch_models
 
     described = adapters.adapt_torch_module({}, torch_solutions["LectureCNN"], None, None)
     assert "output" not in described and not described["loaded"]
-    assert {k: tuple(v) for k, v in described["shapes"].items()} == frameworks.TORCH_SHAPES
+    assert {k: tuple(v) for k, v in described["shapes"].items()} == torch_models.TORCH_SHAPES
     rng = np.random.default_rng(2)
-    state, x = frameworks.random_torch_state(rng), rng.random((3, 1, 28, 28), dtype=np.float32)
+    state, x = torch_models.random_torch_state(rng), rng.random((3, 1, 28, 28), dtype=np.float32)
     outcome = calls.call_target({}, torch_solutions["LectureCNN"], "torch_module", (state, x), {})
     got = outcome["value"]
     assert got["loaded"] and got["requires_grad"]
-    np.testing.assert_allclose(got["output"], frameworks.lecture_cnn_logits(state, x), atol=1e-4)
+    np.testing.assert_allclose(got["output"], torch_models.lecture_cnn_logits(state, x), atol=1e-4)
     assert outcome["args_after"][0][1].shape == x.shape  # x, not the namespace
 
 
 GRADER_SIDE = r"""
 import sys, numpy as np
-from cnncourse.checks import adapters, calls, channel, frameworks
+from cnncourse.checks import adapters, calls, channel, keras_models, torch_models
+from cnncourse.checks.registry import all_specs
 from cnncourse.checks.engine import check, Runner
 
 class Canned(Runner):
@@ -801,11 +804,11 @@ config = np.frombuffer(open(sys.argv[1], "rb").read(), np.uint8)
 values = {"build_model_layers": {"type": "Sequential", "json": config, "new_each_call": True}}
 values["build_model_params"] = values["build_model_shapes"] = values["build_model_layers"]
 for name in values:
-    verdict = check(frameworks.SPECS[name], Canned(values), seed=1, hidden=True)
+    verdict = check(all_specs()[name], Canned(values), seed=1, hidden=True)
     assert verdict.passed, verdict.message
-spec = frameworks.SPECS["copy_keras_weights"]
+spec = all_specs()["copy_keras_weights"]
 (weights, x), _ = spec.build(spec.cases(seed=1)[0])
-logits = frameworks.lecture_cnn_logits(frameworks.keras_to_torch_state(weights), x)
+logits = torch_models.lecture_cnn_logits(torch_models.keras_to_torch_state(weights), x)
 got = {"logits": logits, "keras_unchanged": True}
 assert spec.expect({}, (weights, x), {}).mismatch(got, "x") is None
 loaded = [m for m in ("keras", "tensorflow", "torch") if m in sys.modules]

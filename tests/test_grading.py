@@ -18,8 +18,22 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def demo_run(tmp_path_factory):
+    """``make demo``'s command, once: its exit status, what it printed, and its results."""
+    import contextlib
+    import io
+    from types import SimpleNamespace
+
     out = tmp_path_factory.mktemp("demo") / "out"
-    return grade_submissions(SAMPLES_DIR, out, jobs=1, progress=False, force=True)
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        status = main(["demo", "--out", str(out), "--jobs", "2"])
+    return SimpleNamespace(
+        status=status,
+        printed=printed.getvalue(),
+        out_dir=out.resolve(),
+        csv_path=out / "grades.csv",
+        results=GradebookWriter("", out).load_results(),
+    )
 
 
 def _by_student(run):
@@ -95,10 +109,9 @@ def test_resume_skips_finished_and_does_not_duplicate(demo_run, tmp_path):
     assert con.execute("SELECT COUNT(*) FROM student").fetchone()[0] == 4
 
 
-def test_cli_demo_checks_expected_outcomes(tmp_path, capsys):
-    assert main(["demo", "--out", str(tmp_path / "demo"), "--jobs", "2"]) == 0
-    out = capsys.readouterr().out
-    assert "alice_correct" in out and "FAIL" not in out
+def test_cli_demo_checks_expected_outcomes(demo_run):
+    assert demo_run.status == 0
+    assert "alice_correct" in demo_run.printed and "FAIL" not in demo_run.printed
 
 
 def test_broken_missing_and_unknown_submissions(tmp_path):

@@ -34,7 +34,12 @@ ODD_NAME = os.fsdecode(b"student-\xff\xfe-\x07bell")
 SECRETS = {"CNN_GRADER_SECRET": "grader-secret-42", "CNN_COURSE_TEST_SECRET": "postgresql://u:pw@x"}
 # Limits small enough to hit quickly; everything else as in production.
 TEST_LIMITS = Limits(
-    cell_timeout_s=15, notebook_timeout_s=240, memory_mb=1500, max_processes=40, max_cells=5000
+    cell_timeout_s=15,
+    notebook_timeout_s=240,
+    memory_mb=1500,
+    max_processes=40,
+    max_cells=5000,
+    max_restarts=4,
 )
 
 

@@ -127,10 +127,11 @@ def test_visible_checks_are_fast(notebook):
 
 
 # ------------------------------------------------------------------ assignments 3-5
-# The same parity for the Keras, PyTorch and cropping notebooks (cnncourse/checks/
-# frameworks.py). A fixture's "cause" there lists words that the first line of the visible
-# message must contain. Checks that need a trained model get one trained here on a few
-# digits by the notebook's own training cell: enough to tell an untrained model (which
+# The same parity for the Keras, PyTorch and cropping notebooks (arithmetic.py,
+# keras_models.py, accuracy.py and torch_models.py in cnncourse/checks). A fixture's "cause"
+# there lists words that the first line of the visible message must contain. Checks that
+# need a trained model get one trained here on a few digits by the notebook's own training
+# cell: enough to tell an untrained model (which
 # fails them) but not to pass them, so for those only the failing side is tested.
 
 FRAMEWORK_ASSIGNMENTS = ("03_keras_mnist", "04_pytorch_mnist", "05_cropping")

@@ -14,34 +14,26 @@ import numpy as np
 from .engine import Anchor, Spec
 from .matchers import Array, Sequence
 from .numpy_forward import (
-    CONV_HIDDEN,
-    CONV_REQUIRED,
     IM2COL_POLICY,
     LOOP_POLICY,
-    POOL_HIDDEN,
     POOL_REQUIRED,
+    ConvCases,
+    PoolCases,
     _conv_inputs,
     _conv_valid,
-    _describe_conv,
-    _describe_pool,
     _draw_conv,
-    _draw_pool,
     _fmt_values,
     _oracles,
     _out,
     _pool_input,
     _reduce,
-    _smaller_conv,
-    _smaller_pool,
 )
 
 
-class ConvBackward(Spec):
+class ConvBackward(ConvCases):
     name = target = family = "conv_backward"
-    forbidden = LOOP_POLICY
     arg_names = ("dZ", "cache")
     outputs = "conv_backward(...)"
-    height_width = ("n_H_prev", "n_W_prev")
 
     def anchors(self):
         def build():
@@ -66,15 +58,6 @@ class ConvBackward(Spec):
 
         return [Anchor("the reference example (np.random.seed(1), pad 2, stride 2)", build, show)]
 
-    def required(self):
-        return CONV_REQUIRED
-
-    def hidden_required(self):
-        return CONV_HIDDEN
-
-    def draw(self, rng):
-        return _draw_conv(rng)
-
     def inputs(self, c, rng):
         A, W, b, hp = _conv_inputs(c, rng)
         n_H = _out(c["n_H_prev"], c["f"], c["pad"], c["stride"])
@@ -86,12 +69,6 @@ class ConvBackward(Spec):
         dZ, (A, W, b, hp) = args
         dA, dW, db = _oracles().conv_backward(A, W, b, hp["stride"], hp["pad"], dZ)
         return Sequence([Array(dA), Array(dW), Array(db)], ["dA_prev", "dW", "db"])
-
-    def describe(self, c):
-        return _describe_conv(c)
-
-    def smaller(self, c):
-        return _smaller_conv(c)
 
 
 class ConvBackwardFast(ConvBackward):
@@ -194,12 +171,10 @@ class ConvBackwardGradientCheck(ConvBackward):
         return RelativeError(grads, ["dA_prev", "dW", "db"])
 
 
-class PoolBackward(Spec):
+class PoolBackward(PoolCases):
     name = target = family = "pool_backward"
-    forbidden = LOOP_POLICY
     arg_names = ("dA", "cache")
     outputs = "dA_prev"
-    height_width = ("n_H_prev", "n_W_prev")
 
     def anchors(self):
         def build(mode):
@@ -229,12 +204,6 @@ class PoolBackward(Spec):
             dict(m=1, n_H_prev=5, n_W_prev=5, n_C=2, f=2, stride=1, mode="max", ties=1)
         ]
 
-    def hidden_required(self):
-        return POOL_HIDDEN
-
-    def draw(self, rng):
-        return _draw_pool(rng)
-
     def inputs(self, c, rng):
         A = _pool_input(c, rng)
         n_H = _out(c["n_H_prev"], c["f"], 0, c["stride"])
@@ -245,12 +214,6 @@ class PoolBackward(Spec):
     def expect(self, c, args, kwargs):
         dA, (A, hp) = args
         return Array(_oracles().pool_backward(A, hp["f"], hp["stride"], dA, kwargs["mode"]))
-
-    def describe(self, c):
-        return _describe_pool(c)
-
-    def smaller(self, c):
-        return _smaller_pool(c)
 
 
 # ------------------------------------------------------------ pooling pieces

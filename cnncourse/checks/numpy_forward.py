@@ -228,12 +228,33 @@ CONV_REQUIRED = [
 ]
 
 
-class ConvForward(Spec):
-    name = target = family = "conv_forward"
+class ConvCases(Spec):
+    """The configurations of a convolution layer (shared by its forward and backward specs):
+    ``m, n_H_prev, n_W_prev, n_C_prev, f, n_C, stride, pad``."""
+
     forbidden = LOOP_POLICY
+    height_width = ("n_H_prev", "n_W_prev")
+
+    def required(self):
+        return CONV_REQUIRED
+
+    def hidden_required(self):
+        return CONV_HIDDEN
+
+    def draw(self, rng):
+        return _draw_conv(rng)
+
+    def describe(self, c):
+        return _describe_conv(c)
+
+    def smaller(self, c):
+        return _smaller_conv(c)
+
+
+class ConvForward(ConvCases):
+    name = target = family = "conv_forward"
     arg_names = ("A_prev", "W", "b", "hparameters")
     outputs = "conv_forward(...)"
-    height_width = ("n_H_prev", "n_W_prev")
 
     def anchors(self):
         def build_1():
@@ -273,15 +294,6 @@ class ConvForward(Spec):
             Anchor("the second reference example (np.random.seed(3), pad 6)", build_2, show_2),
         ]
 
-    def required(self):
-        return CONV_REQUIRED
-
-    def hidden_required(self):
-        return CONV_HIDDEN
-
-    def draw(self, rng):
-        return _draw_conv(rng)
-
     def inputs(self, c, rng):
         return _conv_inputs(c, rng), {}
 
@@ -298,12 +310,6 @@ class ConvForward(Spec):
             ["cache[0] (A_prev)", "cache[1] (W)", "cache[2] (b)", "cache[3] (hparameters)"],
         )
         return Sequence([Array(Z), cache], ["Z", "cache"])
-
-    def describe(self, c):
-        return _describe_conv(c)
-
-    def smaller(self, c):
-        return _smaller_conv(c)
 
 
 class ConvForwardFast(ConvForward):
@@ -381,12 +387,33 @@ POOL_REQUIRED = [
 ]
 
 
-class PoolForward(Spec):
-    name = target = family = "pool_forward"
+class PoolCases(Spec):
+    """The configurations of a pooling layer (shared by its forward and backward specs):
+    ``m, n_H_prev, n_W_prev, n_C, f, stride, mode, ties``."""
+
     forbidden = LOOP_POLICY
+    height_width = ("n_H_prev", "n_W_prev")
+
+    def required(self):
+        return POOL_REQUIRED
+
+    def hidden_required(self):
+        return POOL_HIDDEN
+
+    def draw(self, rng):
+        return _draw_pool(rng)
+
+    def describe(self, c):
+        return _describe_pool(c)
+
+    def smaller(self, c):
+        return _smaller_pool(c)
+
+
+class PoolForward(PoolCases):
+    name = target = family = "pool_forward"
     arg_names = ("A_prev", "hparameters")
     outputs = "pool_forward(...)"
-    height_width = ("n_H_prev", "n_W_prev")
 
     def anchors(self):
         def build(mode, stride):
@@ -418,15 +445,6 @@ class PoolForward(Spec):
             Anchor("the reference example, max pooling, stride 2", build("max", 2)),
         ]
 
-    def required(self):
-        return POOL_REQUIRED
-
-    def hidden_required(self):
-        return POOL_HIDDEN
-
-    def draw(self, rng):
-        return _draw_pool(rng)
-
     def inputs(self, c, rng):
         return (_pool_input(c, rng), {"f": c["f"], "stride": c["stride"]}), {"mode": c["mode"]}
 
@@ -439,12 +457,6 @@ class PoolForward(Spec):
             ["cache[0] (A_prev)", "cache[1] (hparameters)"],
         )
         return Sequence([Array(P), cache], ["A", "cache"])
-
-    def describe(self, c):
-        return _describe_pool(c)
-
-    def smaller(self, c):
-        return _smaller_pool(c)
 
 
 class PoolForwardFast(PoolForward):

@@ -73,7 +73,15 @@ TEST_CELLS: dict[str, dict[str, tuple[str, ...]]] = {
 
 
 # Modules that define a ``SPECS`` dict (name -> Spec); each assignment family has its own.
-SPEC_MODULES = ("numpy_forward", "numpy_backward", "capstone", "frameworks")
+SPEC_MODULES = (
+    "numpy_forward",
+    "numpy_backward",
+    "capstone",
+    "arithmetic",
+    "keras_models",
+    "accuracy",
+    "torch_models",
+)
 
 
 def all_specs() -> dict[str, Spec]:

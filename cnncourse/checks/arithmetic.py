@@ -1,0 +1,469 @@
+"""Check descriptions of the pure functions of assignments 3 and 5: output sizes, parameter
+counts, receptive fields, the shapes Cropping2D gives.
+
+Their references are independent computations (counting window positions, walking a
+receptive field back), and their policy forbids the course's helper package and the
+frameworks: they are a few lines of arithmetic.
+"""
+
+from __future__ import annotations
+
+__tracebackhide__ = True  # IPython leaves these frames out of a failing check's traceback
+
+import numpy as np
+
+from .channel import NumpyScalar
+from .engine import Spec
+from .matchers import (
+    TYPE,
+    VALUES,
+    Diagnosed,
+    Mismatch,
+    Number,
+    type_name,
+)
+
+# What the pure functions may not use: they are a few lines of arithmetic.
+PURE_POLICY = ("cnncourse", "keras", "tensorflow", "torch")
+
+
+def _exact(value) -> Number:
+    return Number(value, rtol=0, atol=0, integral=True)
+
+
+def _is_int(value) -> bool:
+    if type(value) is NumpyScalar:
+        return value.dtype.startswith(("int", "uint"))
+    return type(value) is int
+
+
+def _plain_int(value) -> int:
+    return value.value if type(value) is NumpyScalar else value
+
+
+# ============================================================ A3: pure functions
+
+
+def _positions(n: int, f: int, pad: int, stride: int) -> int:
+    """Where a window of side f fits in a padded side, counted one by one."""
+    return len(range(0, n + 2 * pad - f + 1, stride))
+
+
+class ConvOutputSize(Spec):
+    name = target = family = "conv_output_size"
+    forbidden = PURE_POLICY
+    arg_names = ("n", "f", "pad", "stride")
+    outputs = "the output side"
+    n_random = 10
+
+    def required(self):
+        return [
+            dict(n=28, f=3, pad=0, stride=1),  # first Conv2D of the lecture network
+            dict(n=26, f=2, pad=0, stride=2),  # first MaxPooling2D
+            dict(n=13, f=3, pad=0, stride=1),
+            dict(n=11, f=2, pad=0, stride=2),  # the last row and column are dropped
+            dict(n=5, f=3, pad=0, stride=1),
+            dict(n=28, f=5, pad=0, stride=1),  # 24 x 24 = 576 positions
+            dict(n=7, f=3, pad=0, stride=2),  # the lecture's stride-2 example
+            dict(n=5, f=3, pad=1, stride=1),  # "same" padding keeps the side
+        ]
+
+    def hidden_required(self):
+        return [
+            dict(n=63, f=9, pad=3, stride=4),
+            dict(n=4, f=6, pad=1, stride=1),
+            dict(n=10, f=1, pad=2, stride=3),
+        ]
+
+    def draw(self, rng):
+        pad = int(rng.integers(0, 4))
+        n = int(rng.integers(4, 64))
+        f = int(rng.integers(1, min(n + 2 * pad, 9) + 1))
+        return dict(n=n, f=f, pad=pad, stride=int(rng.integers(1, 5)))
+
+    def inputs(self, c, rng):
+        return (c["n"], c["f"], c["pad"], c["stride"]), {}
+
+    def expect(self, c, args, kwargs):
+        n, f, pad, stride = args
+        right = _positions(n, f, pad, stride)
+        return Diagnosed(
+            _exact(right),
+            [
+                (
+                    "the division is not floored: use // so that the positions where the "
+                    "filter does not fit are dropped and the result is an int",
+                    Number((n + 2 * pad - f) / stride + 1),
+                ),
+                (
+                    "the + 1 is missing: the filter's first position (at 0) counts too",
+                    _exact((n + 2 * pad - f) // stride) if right else None,
+                ),
+                (
+                    "the padding is added on one side only: pad zeros go on each side, so "
+                    "the padded side is n + 2 * pad",
+                    _exact((n + pad - f) // stride + 1) if pad else None,
+                ),
+            ],
+        )
+
+    def describe(self, c):
+        return f"conv_output_size({c['n']}, {c['f']}, {c['pad']}, {c['stride']})"
+
+    def smaller(self, c):
+        out = []
+        for key, floor in (("n", 1), ("f", 1), ("pad", 0), ("stride", 1)):
+            if c[key] > floor:
+                small = dict(c, **{key: c[key] - 1})
+                if small["n"] + 2 * small["pad"] >= small["f"]:
+                    out.append(small)
+        return out
+
+
+class ConvParamCount(Spec):
+    name = target = family = "conv_param_count"
+    forbidden = PURE_POLICY
+    arg_names = ("f", "n_c_prev", "n_c")
+    outputs = "the parameter count"
+    n_random = 10
+
+    def required(self):
+        return [dict(f=3, n_c_prev=1, n_c=32), dict(f=3, n_c_prev=32, n_c=64)]
+
+    def hidden_required(self):
+        return [dict(f=3, n_c_prev=64, n_c=64), dict(f=1, n_c_prev=1, n_c=1)]
+
+    def draw(self, rng):
+        return dict(
+            f=int(rng.integers(1, 8)),
+            n_c_prev=int(rng.integers(1, 50)),
+            n_c=int(rng.integers(1, 70)),
+        )
+
+    def inputs(self, c, rng):
+        return (c["f"], c["n_c_prev"], c["n_c"]), {}
+
+    def expect(self, c, args, kwargs):
+        f, n_c_prev, n_c = args
+        kernel = int(np.prod((f, f, n_c_prev, n_c)))  # the weights of the n_c filters
+        return Diagnosed(
+            _exact(kernel + n_c),  # plus one bias per filter
+            [
+                (
+                    "the biases are not counted: every filter has one bias, so add n_c",
+                    _exact(kernel),
+                ),
+                (
+                    "one bias per layer is counted: every filter has its own bias "
+                    "(n_c biases in all)",
+                    _exact(kernel + 1) if n_c > 1 else None,
+                ),
+                (
+                    "the input channels are missing: each filter has f * f * n_c_prev "
+                    "weights, one f x f kernel per input channel",
+                    _exact(f * f * n_c + n_c) if n_c_prev > 1 else None,
+                ),
+            ],
+        )
+
+    def describe(self, c):
+        return f"conv_param_count({c['f']}, {c['n_c_prev']}, {c['n_c']})"
+
+    def smaller(self, c):
+        return [dict(c, **{k: c[k] - 1}) for k in ("f", "n_c_prev", "n_c") if c[k] > 1]
+
+
+def _parse_stack(text: str) -> list[tuple[int, int]]:
+    return [tuple(int(v) for v in item.split("/")) for item in text.split()]  # type: ignore[misc]
+
+
+def _stack_text(stack) -> str:
+    return " ".join(f"{f}/{s}" for f, s in stack)
+
+
+def reference_field(stack) -> int:
+    """Receptive field side by walking back from one output neuron: a window of f neurons
+    at stride s over the index range [a, b] covers [a * s, b * s + f - 1] one layer down."""
+    first, last = 0, 0
+    for f, stride in reversed(list(stack)):
+        first, last = first * stride, last * stride + f - 1
+    return last - first + 1
+
+
+class ReceptiveField(Spec):
+    name = target = family = "receptive_field"
+    forbidden = PURE_POLICY
+    arg_names = ("layers",)
+    outputs = "the receptive field"
+    n_random = 10
+
+    def required(self):
+        return [
+            dict(stack="3/1 2/2 3/1 2/2 3/1", as_tuple=0),  # the lecture network: 18
+            dict(stack="3/1 3/1 3/1", as_tuple=0),  # without pooling: 7
+            dict(stack="3/1", as_tuple=0),
+            dict(stack="", as_tuple=0),  # no layer: one pixel
+        ]
+
+    def hidden_required(self):
+        return [dict(stack="5/2 3/1 2/2", as_tuple=1), dict(stack="7/3 1/2 4/3 2/1", as_tuple=0)]
+
+    def draw(self, rng):
+        n = int(rng.integers(1, 7))
+        stack = [(int(rng.integers(1, 8)), int(rng.integers(1, 4))) for _ in range(n)]
+        return dict(stack=_stack_text(stack), as_tuple=int(rng.integers(0, 2)))
+
+    def inputs(self, c, rng):
+        stack = _parse_stack(c["stack"])
+        return (tuple(stack) if c["as_tuple"] else stack,), {}
+
+    def expect(self, c, args, kwargs):
+        stack = list(args[0])
+        swapped_side, swapped_jump = 1, 1
+        for f, stride in stack:
+            swapped_jump *= stride
+            swapped_side += (f - 1) * swapped_jump
+        return Diagnosed(
+            _exact(reference_field(stack)),
+            [
+                (
+                    "the jump is missing: each layer adds (f - 1) times the distance, in "
+                    "input pixels, between neighbouring neurons below it, and every stride "
+                    "multiplies that distance",
+                    _exact(1 + sum(f - 1 for f, _ in stack)),
+                ),
+                (
+                    "a layer's own stride is applied before its window: a layer grows the "
+                    "field by (f - 1) * jump with the jump of the layers below it; multiply "
+                    "the jump by its stride after that",
+                    _exact(swapped_side),
+                ),
+            ],
+        )
+
+    def describe(self, c):
+        stack = _parse_stack(c["stack"])
+        shown = tuple(stack) if c["as_tuple"] else stack
+        return f"receptive_field({shown})"
+
+    def smaller(self, c):
+        stack = _parse_stack(c["stack"])
+        out = []
+        for i in range(len(stack)):
+            out.append(dict(c, stack=_stack_text(stack[:i] + stack[i + 1 :])))
+        for i, (f, s) in enumerate(stack):
+            if f > 1:
+                out.append(dict(c, stack=_stack_text(stack[:i] + [(f - 1, s)] + stack[i + 1 :])))
+            if s > 1:
+                out.append(dict(c, stack=_stack_text(stack[:i] + [(f, s - 1)] + stack[i + 1 :])))
+        return out
+
+
+# ====================================================== A5: cropping_output_shape
+
+
+class ShapeTuple:
+    """A tuple of ints (Python or numpy integers) equal to ``expected``."""
+
+    def __init__(self, expected: tuple[int, ...]):
+        self.expected = tuple(int(v) for v in expected)
+
+    def mismatch(self, got, what: str) -> Mismatch | None:
+        if type(got) is not tuple:
+            hint = " (return a tuple, e.g. (n_H, n_W, n_C))" if type(got) is list else ""
+            return Mismatch(what, TYPE, f"{what} should be a tuple, got {type_name(got)}{hint}")
+        if len(got) != len(self.expected) or not all(_is_int(v) for v in got):
+            return Mismatch(
+                what,
+                TYPE,
+                f"{what} should be a tuple of {len(self.expected)} ints, got "
+                f"({', '.join(type_name(v) for v in got)})",
+                got,
+            )
+        values = tuple(_plain_int(v) for v in got)
+        if values != self.expected:
+            return Mismatch(what, VALUES, f"{what} is {values}, expected {self.expected}", got)
+        return None
+
+
+def _edges(c: dict) -> tuple[int, int, int, int]:
+    """(top, bottom, left, right) for a cropping configuration."""
+    a, b, cc, d = c["a"], c["b"], c["c"], c["d"]
+    if c["form"] in ("int", "numpy"):
+        return a, a, a, a
+    if c["form"] == "pair":
+        return a, a, b, b
+    return a, b, cc, d
+
+
+def _crop_valid(c: dict) -> bool:
+    top, bottom, left, right = _edges(c)
+    return min(c["n_H"], c["n_W"], c["n_C"]) >= 1 and (
+        c["n_H"] - top - bottom >= 1 and c["n_W"] - left - right >= 1
+    )
+
+
+def _crop(**kw) -> dict:
+    return dict(dict(a=0, b=0, c=0, d=0), **kw)
+
+
+class CroppingOutputShape(Spec):
+    """``cropping_output_shape`` with the int and ``(sym_h, sym_w)`` forms (numpy ints too)."""
+
+    name = "cropping_int_pair"
+    target = "cropping_output_shape"
+    family = "cropping_output_shape"
+    forbidden = PURE_POLICY
+    arg_names = ("input_shape", "cropping")
+    outputs = "the output shape"
+    n_random = 10
+    forms = ("int", "pair", "numpy")
+
+    def required(self):
+        return [
+            _crop(n_H=28, n_W=28, n_C=1, form="int", a=5),  # the lecture's digit crop
+            _crop(n_H=16, n_W=16, n_C=32, form="int", a=2),  # a feature map
+            _crop(n_H=28, n_W=28, n_C=1, form="pair", a=2, b=4),
+            _crop(n_H=10, n_W=12, n_C=3, form="pair", a=0, b=1),
+            _crop(n_H=20, n_W=30, n_C=2, form="numpy", a=3),  # numpy integers are ints too
+        ]
+
+    def hidden_required(self):
+        return [_crop(n_H=7, n_W=39, n_C=8, form="pair", a=3, b=0)]
+
+    def draw(self, rng):
+        n_H, n_W, n_C = (
+            int(rng.integers(6, 40)),
+            int(rng.integers(6, 40)),
+            int(rng.integers(1, 9)),
+        )
+        form = self.forms[int(rng.integers(0, len(self.forms)))]
+        if form == "nested":
+            return _crop(
+                n_H=n_H,
+                n_W=n_W,
+                n_C=n_C,
+                form=form,
+                a=int(rng.integers(0, n_H // 2)),
+                b=int(rng.integers(0, n_H // 2)),
+                c=int(rng.integers(0, n_W // 2)),
+                d=int(rng.integers(0, n_W // 2)),
+            )
+        if form == "pair":
+            return _crop(
+                n_H=n_H,
+                n_W=n_W,
+                n_C=n_C,
+                form=form,
+                a=int(rng.integers(0, n_H // 2)),
+                b=int(rng.integers(0, n_W // 2)),
+            )
+        return _crop(
+            n_H=n_H, n_W=n_W, n_C=n_C, form=form, a=int(rng.integers(0, min(n_H, n_W) // 2))
+        )
+
+    def _cropping(self, c: dict):
+        if c["form"] == "int":
+            return c["a"]
+        if c["form"] == "numpy":
+            return np.int64(c["a"])
+        if c["form"] == "pair":
+            return (c["a"], c["b"])
+        return ((c["a"], c["b"]), (c["c"], c["d"]))
+
+    def inputs(self, c, rng):
+        return ((c["n_H"], c["n_W"], c["n_C"]), self._cropping(c)), {}
+
+    def expect(self, c, args, kwargs):
+        (n_H, n_W, n_C), _ = args
+        top, bottom, left, right = _edges(c)
+        # Independent reference: cut a block of zeros and look at what is left.
+        right_shape = np.zeros((n_H, n_W, n_C))[top : n_H - bottom, left : n_W - right].shape
+        mistakes = [
+            (
+                "the channels are cropped too: Cropping2D cuts rows and columns only",
+                ShapeTuple((n_H - top - bottom, n_W - left - right, n_C - top - bottom))
+                if top + bottom
+                else None,
+            )
+        ]
+        if c["form"] in ("int", "numpy"):
+            mistakes.append(
+                (
+                    "an int c crops c rows off the top and c off the bottom (and c columns "
+                    "off each side): the height loses 2 * c",
+                    ShapeTuple((n_H - top, n_W - left, n_C)) if top else None,
+                )
+            )
+        if c["form"] == "pair":
+            mistakes.append(
+                (
+                    "(sym_h, sym_w) is read the wrong way round: the first number crops the "
+                    "height (rows off the top and the bottom), the second the width",
+                    ShapeTuple((n_H - 2 * c["b"], n_W - 2 * c["a"], n_C))
+                    if c["a"] != c["b"]
+                    else None,
+                )
+            )
+        if c["form"] == "nested":
+            mistakes.append(
+                (
+                    "the nested form is read as ((top, left), (bottom, right)): it is "
+                    "((top, bottom), (left, right)), the first pair for the rows",
+                    ShapeTuple((n_H - c["a"] - c["c"], n_W - c["b"] - c["d"], n_C))
+                    if c["b"] != c["c"]
+                    else None,
+                )
+            )
+        return Diagnosed(ShapeTuple(right_shape), mistakes)
+
+    def describe(self, c):
+        cropping = self._cropping(c)
+        shown = f"np.int64({c['a']})" if c["form"] == "numpy" else repr(cropping)
+        return f"cropping_output_shape({(c['n_H'], c['n_W'], c['n_C'])}, {shown})"
+
+    def smaller(self, c):
+        out = []
+        for key, floor in (
+            ("n_C", 1),
+            ("n_H", 1),
+            ("n_W", 1),
+            ("a", 0),
+            ("b", 0),
+            ("c", 0),
+            ("d", 0),
+        ):
+            if c[key] > floor:
+                small = dict(c, **{key: c[key] - 1})
+                if _crop_valid(small):
+                    out.append(small)
+        return out
+
+
+class CroppingNested(CroppingOutputShape):
+    """``cropping_output_shape`` with the ``((top, bottom), (left, right))`` form."""
+
+    name = "cropping_nested"
+    forms = ("nested",)
+
+    def required(self):
+        return [
+            _crop(n_H=28, n_W=28, n_C=1, form="nested", a=5, b=5, c=5, d=5),
+            _crop(n_H=28, n_W=28, n_C=1, form="nested", a=1, b=2, c=3, d=4),
+            _crop(n_H=16, n_W=20, n_C=8, form="nested", a=0, b=6, c=2, d=0),
+        ]
+
+    def hidden_required(self):
+        return [_crop(n_H=9, n_W=31, n_C=3, form="nested", a=4, b=0, c=1, d=13)]
+
+
+SPECS: dict[str, Spec] = {
+    spec.name: spec
+    for spec in (
+        ConvOutputSize(),
+        ConvParamCount(),
+        ReceptiveField(),
+        CroppingOutputShape(),
+        CroppingNested(),
+    )
+}
