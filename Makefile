@@ -5,10 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-# Tests and demos never wait on the network for MNIST.
-export CNN_COURSE_OFFLINE ?= 1
-
-.PHONY: help install demo test release gradebook lint bench-conv bench-grading reproduce clean-venv
+.PHONY: help install demo test release gradebook lint bench-conv bench-grading reproduce reproduce-numpy-cnn clean-venv
 
 # torch is installed alone and first: PyTorch's CPU-only build (no CUDA, cuDNN, NCCL or Triton),
 # from a local copy of that exact wheel when pip has one (its find-links: no network, no wait),
@@ -63,6 +60,10 @@ bench-conv: $(STAMP)
 ## bench-grading: plain nbgrader vs ours (serial, parallel, dask)
 bench-grading: $(STAMP)
 	$(BIN)/python benchmarks/bench_grading.py
+
+## reproduce-numpy-cnn: the capstone's numpy CNN in full mode (docs/numpy_cnn.json, a figure)
+reproduce-numpy-cnn: $(STAMP)
+	$(BIN)/python benchmarks/reproduce_numpy_cnn.py --threads 2
 
 ## reproduce: full-length training runs of the lecture CNNs on the shipped full MNIST (offline)
 reproduce: $(STAMP)

@@ -145,7 +145,6 @@ class Sandbox:
             MPLBACKEND="module://matplotlib_inline.backend_inline",
             PYTHONNOUSERSITE="1",
             PYTHONDONTWRITEBYTECODE="1",
-            CNN_COURSE_OFFLINE="1",
         )
         return env
 

@@ -31,12 +31,15 @@ from autograder.grading import grade_submissions, template_gradebook  # noqa: E4
 MIX = ("correct", "untouched")  # plus every other case of the assignment: wrong answers
 
 
-def make_class(target: Path, n_students: int, assignments: list[str]) -> int:
-    """``n_students`` students per assignment cycling through its fixture cases."""
+def make_class(
+    target: Path, n_students: int, assignments: list[str], only: list[str] | None = None
+) -> int:
+    """``n_students`` students per assignment cycling through its fixture cases (or the
+    cases named in ``only``: to compare two versions of the grader on the same class)."""
     cases = build_fixtures.all_cases("cases")
     count = 0
     for aid in assignments:
-        names = sorted(name for (a, name) in cases if a == aid)
+        names = sorted(name for (a, name) in cases if a == aid and (not only or name in only))
         for i in range(n_students):
             name = names[i % len(names)]
             case = cases[(aid, name)]
@@ -108,11 +111,11 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--students", type=int, default=12)
     parser.add_argument("--assignments", nargs="+", default=["01_conv_forward"])
+    parser.add_argument("--cases", nargs="+", default=None, help="only these fixture cases")
     args = parser.parse_args()
-    os.environ.setdefault("CNN_COURSE_OFFLINE", "1")
     with tempfile.TemporaryDirectory(prefix="bench-class-") as tmp:
         subs = Path(tmp) / "submissions"
-        n = make_class(subs, args.students, args.assignments)
+        n = make_class(subs, args.students, args.assignments, args.cases)
         # Like plain nbgrader's generate_assignment (untimed below), our release-time
         # template gradebook is built before the clock starts.
         template_gradebook(sorted(args.assignments))

@@ -29,6 +29,7 @@ notebook run took (kernel start and imports included).
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import re
 import statistics
@@ -97,33 +98,39 @@ print("MARKER", _json.dumps(_out))
 """
 
 
+def _threshold_module():
+    """The module of ``cnncourse.checks`` that defines the accuracy thresholds, if any."""
+    for name in ("cnncourse.checks.accuracy", "cnncourse.checks.frameworks"):
+        try:
+            module = importlib.import_module(name)
+        except ImportError:
+            continue
+        if hasattr(module, "KERAS_CNN_THRESHOLD"):
+            return module
+    return None
+
+
 def current_thresholds(assignment: str, notebook: str) -> dict[str, float]:
     """The thresholds the grader applies now, by the names of ``ASSIGNMENTS``.
 
-    They live in ``cnncourse.checks.frameworks`` (``KERAS_CNN_THRESHOLD``, ...); older
+    They live in ``cnncourse.checks.accuracy`` (``KERAS_CNN_THRESHOLD``, ...); older
     notebooks set ``NAME_THRESHOLD = 0.93`` in their test cells, which is read as a fallback.
     """
     import nbformat
 
-    found = {}
-    try:
-        from cnncourse.checks import frameworks
-
-        found = {
-            "ACCURACY_THRESHOLD": getattr(
-                frameworks,
-                "TORCH_CNN_THRESHOLD"
-                if assignment == "04_pytorch_mnist"
-                else "KERAS_CNN_THRESHOLD",
-            ),
-            "CROPPED_THRESHOLD": frameworks.CROPPED_THRESHOLD,
-            "CLASSIC_THRESHOLD": frameworks.CLASSIC_THRESHOLD,
+    module = _threshold_module()
+    if module is not None:
+        keras_or_torch = "TORCH" if assignment == "04_pytorch_mnist" else "KERAS"
+        return {
+            "ACCURACY_THRESHOLD": getattr(module, f"{keras_or_torch}_CNN_THRESHOLD"),
+            "CROPPED_THRESHOLD": module.CROPPED_THRESHOLD,
+            "CLASSIC_THRESHOLD": module.CLASSIC_THRESHOLD,
         }
-    except (ImportError, AttributeError):
-        nb = nbformat.read(ROOT / "solutions" / assignment / notebook, as_version=4)
-        for cell in nb.cells:
-            for name, value in re.findall(r"^(\w+_THRESHOLD)\s*=\s*([0-9.]+)", cell.source, re.M):
-                found[name] = float(value)
+    found = {}
+    nb = nbformat.read(ROOT / "solutions" / assignment / notebook, as_version=4)
+    for cell in nb.cells:
+        for name, value in re.findall(r"^(\w+_THRESHOLD)\s*=\s*([0-9.]+)", cell.source, re.M):
+            found[name] = float(value)
     return found
 
 

@@ -49,7 +49,6 @@ FAST_TRAIN_SIZE, FAST_TEST_SIZE = 8_000, 2_000
 FAST_TRAIN_SEED = 10  # RandomState seed of the fast-mode training digits
 TEST_SPLIT_SEED = 11  # RandomState seed of the permutation of the 10,000 test digits
 GRADING_SIZE = 2_000
-BUNDLED_TRAIN = 8_000  # deprecated source="bundled": test digits [:8000] train, [8000:] test
 
 Pair = tuple[np.ndarray, np.ndarray]
 Arrays = tuple[Pair, Pair]
@@ -109,7 +108,7 @@ FILES = {
 
 @dataclass(frozen=True)
 class MnistSource:
-    """What :func:`load_mnist` returned: ``kind`` is "full", "fast", "npz" or "bundled"."""
+    """What :func:`load_mnist` returned: ``kind`` is "full", "fast" or "npz"."""
 
     kind: str
     description: str
@@ -312,7 +311,6 @@ def load_mnist(
     verbose: bool = True,
     *,
     data_dir: Path | str | None = None,
-    source: str | None = None,
 ) -> Arrays:
     """MNIST as ``(x_train, y_train), (x_test, y_test)``, uint8, read-only.
 
@@ -325,32 +323,17 @@ def load_mnist(
             shipped files.
         verbose: print one line naming what was loaded.
         data_dir: folder holding the four IDX files (default ``data/mnist/`` of the course).
-        source: **deprecated**, kept only for old test cells. ``"bundled"`` returns the
-            10,000 test digits split 8,000 / 2,000 (file order), as the course did when it
-            shipped only the test set; ``None``, ``"auto"`` and ``"full"`` change nothing.
 
     Raises:
         DataIntegrityError: a file is missing, truncated or corrupted (the message names it
             and says how to restore it), or ``$CNN_COURSE_MNIST`` names an unusable file.
     """
     global _last_source
-    if isinstance(fast, str):
-        raise TypeError(
-            f"load_mnist(fast=...) takes a bool; for the data source use source={fast!r}"
-        )
-    if source not in {None, "auto", "full", "bundled"}:
-        raise ValueError(f"source must be None, 'auto', 'full' or 'bundled', not {source!r}")
+    if not isinstance(fast, bool):
+        raise TypeError(f"load_mnist(fast=...) takes True or False, not {fast!r}")
     directory = Path(data_dir) if data_dir is not None else DATA_DIR
-    env_path = None if fast or source == "bundled" else _from_env()
-    if source == "bundled":
-        (_, _), (x, y) = _full(directory)
-        data = (x[:BUNDLED_TRAIN], y[:BUNDLED_TRAIN]), (x[BUNDLED_TRAIN:], y[BUNDLED_TRAIN:])
-        info = MnistSource(
-            "bundled",
-            f"MNIST: the 10,000 test digits split {BUNDLED_TRAIN:,} train / "
-            f"{N_TEST - BUNDLED_TRAIN:,} held out (deprecated source='bundled')",
-        )
-    elif fast:
+    env_path = None if fast else _from_env()
+    if fast:
         data = _fast(directory)
         info = MnistSource(
             "fast",

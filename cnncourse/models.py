@@ -182,6 +182,9 @@ def _lecture_cnn_torch_class() -> type:
         ``(m, 10)`` (no softmax: ``nn.CrossEntropyLoss`` applies log-softmax itself).
         93,322 parameters, like the Keras model. ``Flatten`` sees ``(m, 64, 3, 3)``, so
         the 576 features are ordered channel-first (Keras orders them channel-last).
+        The weights start as Keras' do (Glorot-uniform kernels, zero biases; PyTorch's own
+        default is Kaiming-uniform with small random biases), so that both frameworks train
+        the same network from the same kind of start.
         """
 
         def __init__(self, num_classes: int = NUM_CLASSES) -> None:
@@ -202,6 +205,11 @@ def _lecture_cnn_torch_class() -> type:
                 nn.ReLU(),
                 nn.Linear(64, num_classes),
             )
+
+            for layer in self.modules():
+                if isinstance(layer, nn.Conv2d | nn.Linear):
+                    nn.init.xavier_uniform_(layer.weight)
+                    nn.init.zeros_(layer.bias)
 
         def forward(self, x: torch.Tensor) -> torch.Tensor:
             return self.classifier(self.features(x))

@@ -12,7 +12,6 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "tests" / "fixtures"
 
-os.environ.setdefault("CNN_COURSE_OFFLINE", "1")
 os.environ.setdefault("CNN_COURSE_THREADS", "1")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, str(FIXTURES))  # build_fixtures
@@ -41,7 +40,7 @@ def execute_notebook(path: Path, cell_timeout_s: int = 300) -> tuple:
 
     nb = nbformat.read(path, as_version=4)
     nb.cells.append(nbformat.v4.new_code_cell(_PEAK_CELL))
-    env = {"CNN_COURSE_FAST": "1", "CNN_COURSE_OFFLINE": "1", "CNN_COURSE_THREADS": "1"}
+    env = {"CNN_COURSE_FAST": "1", "CNN_COURSE_THREADS": "1"}
     saved = {k: os.environ.get(k) for k in (*env, "MPLBACKEND")}
     os.environ.update(env)
     os.environ.pop("MPLBACKEND", None)  # let the kernel use its inline backend: real figures

@@ -78,7 +78,6 @@ def lab(root, tmp_path_factory):
         "LANG": "C.UTF-8",
         "CNN_COURSE_ROOT": str(course),
         "CNN_COURSE_FAST": "1",
-        "CNN_COURSE_OFFLINE": "1",
         "CNN_COURSE_THREADS": "1",
         "TF_CPP_MIN_LOG_LEVEL": "2",
     }

@@ -144,20 +144,11 @@ def test_grading_digits_are_fixed_and_apart_from_the_fast_test_digits():
             data.grading_digits(bad)
 
 
-def test_deprecated_bundled_source_keeps_the_old_split():
-    (x_train, y_train), (x_held, y_held) = data.load_mnist(source="bundled", verbose=False)
-    assert x_train.shape == (8_000, 28, 28) and x_held.shape == (2_000, 28, 28)
-    assert y_train[:5].tolist() == FIRST_TEST_LABELS[:5]
-    assert data.last_source().kind == "bundled"
-    (_, _), (x_test, y_test) = data.load_mnist(verbose=False)
-    assert np.array_equal(x_held, x_test[8_000:]) and np.array_equal(y_held, y_test[8_000:])
-
-
-def test_bad_arguments():
-    with pytest.raises(TypeError, match="source="):
-        data.load_mnist("bundled")  # the old positional form
-    with pytest.raises(ValueError, match="source"):
-        data.load_mnist(source="internet", verbose=False)
+def test_fast_must_be_a_bool():
+    with pytest.raises(TypeError, match="True or False"):
+        data.load_mnist("bundled")  # the old positional source argument
+    with pytest.raises(TypeError):
+        data.load_mnist(source="bundled", verbose=False)  # the removed keyword
 
 
 @pytest.mark.parametrize("spec", list(data.FILES.values()), ids=lambda s: s.name)

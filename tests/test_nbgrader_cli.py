@@ -47,7 +47,6 @@ def _env(home: Path, course: Path) -> dict[str, str]:
         "HOME": str(home),
         "LANG": "C.UTF-8",
         "CNN_COURSE_ROOT": str(course),
-        "CNN_COURSE_OFFLINE": "1",
         "CNN_COURSE_THREADS": "1",
         "TF_CPP_MIN_LOG_LEVEL": "2",
     }
