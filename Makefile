@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: help install demo test release gradebook lint bench-conv bench-grading reproduce reproduce-numpy-cnn clean-venv
+.PHONY: help install demo test release gradebook lint bench-conv bench-grading bench-checks reproduce reproduce-numpy-cnn clean-venv
 
 # torch is installed alone and first: PyTorch's CPU-only build (no CUDA, cuDNN, NCCL or Triton),
 # from a local copy of that exact wheel when pip has one (its find-links: no network, no wait),
@@ -60,6 +60,10 @@ bench-conv: $(STAMP)
 ## bench-grading: plain nbgrader vs ours (serial, parallel, dask)
 bench-grading: $(STAMP)
 	$(BIN)/python benchmarks/bench_grading.py
+
+## bench-checks: seconds of each visible test cell of the released assignments (goal < 5 s)
+bench-checks: $(STAMP)
+	$(BIN)/python benchmarks/visible_check_times.py
 
 ## reproduce-numpy-cnn: the capstone's numpy CNN in full mode (docs/numpy_cnn.json, a figure)
 reproduce-numpy-cnn: $(STAMP)

@@ -2,7 +2,7 @@
 
 Shared by ``fast_mode_thresholds.py`` and ``notebook_memory.py``. The peak is the kernel
 process's ``VmHWM`` (peak resident set size, from ``/proc/self/status``), read by a cell
-appended to the executed copy, as ``tests/conftest.py::execute_notebook`` does. Child
+appended to the executed copy, which ``tests/conftest.py::execute_notebook`` also uses. Child
 processes of the kernel are not counted (the course's notebooks start none).
 """
 
@@ -14,6 +14,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from unittest import mock
 
 import nbformat
 
@@ -51,19 +52,23 @@ def run_notebook(
     env: Mapping[str, str],
     cell_timeout_s: int = 1800,
     allow_errors: bool = False,
+    raise_errors: bool = False,
 ) -> NotebookRun:
-    """Execute ``nb`` (a copy is changed) with ``env`` added to the kernel's environment."""
+    """Execute ``nb`` (a copy is changed) with ``env`` added to the kernel's environment.
+
+    A failing cell ends the run: its error's last line is in ``NotebookRun.error``, or the
+    ``CellExecutionError`` propagates with ``raise_errors``.
+    """
     from nbclient import NotebookClient
     from nbclient.exceptions import CellExecutionError
 
     nb = nbformat.from_dict(nb)
     nb.cells.append(nbformat.v4.new_code_cell(_PEAK_CELL))
-    saved = {key: os.environ.get(key) for key in (*env, "MPLBACKEND")}
-    os.environ.update(env)
-    if "MPLBACKEND" not in env:
-        os.environ.pop("MPLBACKEND", None)  # the kernel's inline backend draws real figures
     error = None
-    try:
+    # The kernel inherits this process's environment; patch.dict restores it afterwards.
+    with mock.patch.dict(os.environ, env):
+        if "MPLBACKEND" not in env:
+            os.environ.pop("MPLBACKEND", None)  # the kernel's inline backend draws real figures
         client = NotebookClient(
             nb,
             timeout=cell_timeout_s,
@@ -75,14 +80,10 @@ def run_notebook(
         try:
             client.execute()
         except CellExecutionError as exc:
+            if raise_errors:
+                raise
             error = str(exc).strip().splitlines()[-1][:300]
         seconds = time.perf_counter() - start
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
     match = re.search(r"VmHWM_kB (\d+)", cell_text(nb.cells[-1]))
     peak_mb = int(match.group(1)) / 1024 if match else float("nan")
     nb.cells.pop()

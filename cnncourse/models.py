@@ -57,27 +57,10 @@ def build_lecture_cnn_keras(
         seed: if given, ``keras.utils.set_random_seed(seed)`` first (same initial weights).
         num_classes: units of the softmax layer.
     """
-    import keras
     from keras import layers
 
-    _seed_keras(seed)
-    model = keras.Sequential(
-        [
-            keras.Input(INPUT_SHAPE),
-            layers.Conv2D(32, (3, 3), activation="relu", name="conv1"),
-            layers.MaxPooling2D((2, 2), name="pool1"),
-            layers.Conv2D(64, (3, 3), activation="relu", name="conv2"),
-            layers.MaxPooling2D((2, 2), name="pool2"),
-            layers.Conv2D(64, (3, 3), activation="relu", name="conv3"),
-            layers.Flatten(name="flatten"),
-            layers.Dense(64, activation="relu", name="dense1"),
-            layers.Dense(num_classes, activation="softmax", name="dense2"),
-        ],
-        name="lecture_cnn",
-    )
-    if compile_model:
-        model.compile(optimizer="rmsprop", loss="categorical_crossentropy", metrics=["accuracy"])
-    return model
+    head = layers.Flatten(name="flatten")
+    return _lecture_cnn(head, "lecture_cnn", compile_model, seed, num_classes)
 
 
 def build_lecture_cnn_gap_keras(
@@ -93,9 +76,19 @@ def build_lecture_cnn_gap_keras(
     ``64*64 + 64`` weights instead of ``576*64 + 64``. Same layer names as
     :func:`build_lecture_cnn_keras` (the pooling layer is ``"gap"``), same compile.
     """
+    from keras import layers
+
+    head = layers.GlobalAveragePooling2D(name="gap")
+    return _lecture_cnn(head, "lecture_cnn_gap", compile_model, seed, num_classes)
+
+
+def _lecture_cnn(head, name: str, compile_model: bool, seed: int | None, num_classes: int):
+    """The unit-7 CNN with ``head`` (Flatten or global average pooling) between the last
+    convolution and the dense layers; compiled as in the lecture when ``compile_model``."""
     import keras
     from keras import layers
 
+    # Seed before the first layer is made: layers draw their initial weights when built.
     _seed_keras(seed)
     model = keras.Sequential(
         [
@@ -105,11 +98,11 @@ def build_lecture_cnn_gap_keras(
             layers.Conv2D(64, (3, 3), activation="relu", name="conv2"),
             layers.MaxPooling2D((2, 2), name="pool2"),
             layers.Conv2D(64, (3, 3), activation="relu", name="conv3"),
-            layers.GlobalAveragePooling2D(name="gap"),
+            head,
             layers.Dense(64, activation="relu", name="dense1"),
             layers.Dense(num_classes, activation="softmax", name="dense2"),
         ],
-        name="lecture_cnn_gap",
+        name=name,
     )
     if compile_model:
         model.compile(optimizer="rmsprop", loss="categorical_crossentropy", metrics=["accuracy"])

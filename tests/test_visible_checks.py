@@ -103,29 +103,6 @@ def test_every_misconception_has_a_fixture():
     assert not missing, f"misconceptions without a fixture that proves them: {missing}"
 
 
-@pytest.mark.parametrize("notebook", sorted(TEST_CELLS))
-def test_visible_checks_are_fast(notebook):
-    """Every visible check of the reference solution runs in under 5 s (goal of issue 11)."""
-    aid = "02_conv_backward" if notebook.startswith("02_") else notebook
-    if notebook not in ("01_conv_forward", "02_conv_backward", "02_efficient_conv"):
-        pytest.skip("not a numpy notebook")
-    name = next(
-        n
-        for (a, n), c in CASES.items()
-        if a == aid
-        and c["notebook"] == f"{notebook}.ipynb"
-        and not c.get("expect")
-        and not c.get("untouched")
-    )
-    ns = _namespace(aid, name)
-    for grade_id, specs in TEST_CELLS[notebook].items():
-        start = time.perf_counter()
-        for spec_name in specs:
-            assert _visible(spec_name, ns) is None, f"the reference fails {spec_name}"
-        seconds = time.perf_counter() - start
-        assert seconds < 5, f"{notebook}/{grade_id}: visible check took {seconds:.1f} s"
-
-
 # ------------------------------------------------------------------ assignments 3-5
 # The same parity for the Keras, PyTorch and cropping notebooks (arithmetic.py,
 # keras_models.py, accuracy.py and torch_models.py in cnncourse/checks). A fixture's "cause"
@@ -262,20 +239,32 @@ def test_framework_fixture_other_checks_pass(aid, name):
                 assert message is None, f"{name}: {spec_name} fails:\n{message}"
 
 
-@pytest.mark.parametrize("aid", FRAMEWORK_ASSIGNMENTS)
-def test_framework_visible_checks_pass_and_are_fast(aid):
-    """The reference solutions pass every visible check that needs no trained model, each
-    test cell's in under 5 s (issue 11's goal; the accuracy checks predict 2,000 digits
-    once: timed in the notebooks themselves)."""
-    name = next(
+def _correct_fixture(aid: str, notebook: str) -> str:
+    return next(
         n
         for (a, n), c in CASES.items()
-        if a == aid and not c.get("expect") and not c.get("untouched")
+        if a == aid
+        and c["notebook"] == f"{notebook}.ipynb"
+        and not c.get("expect")
+        and not c.get("untouched")
     )
-    ns = _framework_namespace(aid, name)
-    for grade_id, specs in TEST_CELLS[aid].items():
-        start = time.perf_counter()
+
+
+@pytest.mark.parametrize("notebook", ["01_conv_forward", "02_conv_backward", "02_efficient_conv"])
+def test_reference_passes_every_visible_check(notebook):
+    """The correct fixture passes each visible check (how long each test cell takes in the
+    notebook is measured by benchmarks/visible_check_times.py, not asserted here)."""
+    aid = "02_conv_backward" if notebook.startswith("02_") else notebook
+    ns = _namespace(aid, _correct_fixture(aid, notebook))
+    for specs in TEST_CELLS[notebook].values():
+        for spec_name in specs:
+            assert _visible(spec_name, ns) is None, f"the reference fails {spec_name}"
+
+
+@pytest.mark.parametrize("aid", FRAMEWORK_ASSIGNMENTS)
+def test_framework_reference_passes_visible_checks(aid):
+    """The correct fixture passes every visible check that needs no trained model."""
+    ns = _framework_namespace(aid, _correct_fixture(aid, aid))
+    for specs in TEST_CELLS[aid].values():
         for spec_name in set(specs) - NEEDS_TRAINING:
             assert _framework_visible(spec_name, ns) is None, f"the reference fails {spec_name}"
-        seconds = time.perf_counter() - start
-        assert seconds < 5, f"{aid}/{grade_id}: visible check took {seconds:.1f} s"

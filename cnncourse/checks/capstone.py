@@ -32,7 +32,7 @@ import numpy as np
 
 from .engine import Anchor, Spec
 from .matchers import TYPE, VALUES, Array, Mismatch, Number, type_name
-from .numpy_backward import PoolBackward
+from .numpy_backward import PoolBackward, centred_differences
 from .numpy_forward import IM2COL_POLICY
 
 # The network's fixed hyperparameters (the notebook's given cell defines the same).
@@ -110,20 +110,9 @@ def oracle_network(params: dict, X: np.ndarray, y: np.ndarray) -> tuple[float, d
 def numerical_network_gradients(params: dict, X, y, eps: float = 1e-6) -> dict:
     """Centred differences of :func:`numpy_loss` with respect to every parameter entry."""
     work = {k: np.array(v, dtype=np.float64, copy=True) for k, v in params.items()}
-    grads = {}
-    for name in PARAM_NAMES:
-        x = work[name]
-        grad = np.zeros_like(x)
-        for pos in np.ndindex(x.shape):
-            saved = x[pos]
-            x[pos] = saved + eps
-            plus = numpy_loss(work, X, y)
-            x[pos] = saved - eps
-            minus = numpy_loss(work, X, y)
-            x[pos] = saved
-            grad[pos] = (plus - minus) / (2 * eps)
-        grads[name] = grad
-    return grads
+    arrays = [work[name] for name in PARAM_NAMES]
+    grads = centred_differences(lambda: numpy_loss(work, X, y), arrays, eps)
+    return dict(zip(PARAM_NAMES, grads, strict=True))
 
 
 # ------------------------------------------------------------------ configurations

@@ -88,25 +88,32 @@ def _conv_numpy(A, W, b, stride: int, pad: int) -> np.ndarray:
     return np.einsum("mhwcij,ijcn->mhwn", windows, W) + b.reshape(1, 1, 1, -1)
 
 
-def numerical_gradients(A, W, b, stride: int, pad: int, dZ, eps: float = 1e-6):
-    """Centred differences of ``sum(conv_forward(A, W, b) * dZ)`` for A, W and b."""
+def centred_differences(cost, arrays, eps: float = 1e-6) -> list:
+    """Centred differences of ``cost()`` with respect to every entry of ``arrays``.
 
-    def cost(A_, W_, b_):
-        return float(np.sum(_conv_numpy(A_, W_, b_, stride, pad) * dZ))
-
+    ``cost`` reads the arrays, which are perturbed in place one entry at a time and
+    restored, so they must be float64 copies the caller owns.
+    """
     grads = []
-    for x in (A, W, b):
+    for x in arrays:
         grad = np.zeros_like(x)
         for pos in np.ndindex(x.shape):
             saved = x[pos]
             x[pos] = saved + eps
-            plus = cost(A, W, b)
+            plus = cost()
             x[pos] = saved - eps
-            minus = cost(A, W, b)
+            minus = cost()
             x[pos] = saved
             grad[pos] = (plus - minus) / (2 * eps)
         grads.append(grad)
     return grads
+
+
+def numerical_gradients(A, W, b, stride: int, pad: int, dZ, eps: float = 1e-6):
+    """Centred differences of ``sum(conv_forward(A, W, b) * dZ)`` for A, W and b."""
+    return centred_differences(
+        lambda: float(np.sum(_conv_numpy(A, W, b, stride, pad) * dZ)), (A, W, b), eps
+    )
 
 
 class RelativeError:

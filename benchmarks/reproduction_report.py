@@ -1,0 +1,315 @@
+"""Writing up a reproduction: goals, markdown, training-curve figure.
+
+Used by ``reproduce_training.py`` (after training, or ``--from-json`` to re-render). Every
+sentence with a number in ``docs/reproduction.md`` is computed here from
+``reproduction.json`` (the lecture CNNs) and ``numpy_cnn.json`` (the capstone's numpy CNN,
+written by ``reproduce_numpy_cnn.py``).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+GOAL_POINTS = 0.25  # |test accuracy - lecture's| in percentage points
+FRAMEWORK_POINTS = 0.3  # |Keras - PyTorch| in percentage points
+
+
+def goals(runs: dict) -> list[tuple[str, bool | None, str]]:
+    """(goal, met?, measured) for each goal of the reproduction; None: not measured."""
+    out = []
+    for name in ("keras_cnn", "cropped", "classic"):
+        if name not in runs:
+            out.append((f"{name}: within {GOAL_POINTS} points of the lecture", None, "not run"))
+            continue
+        run = runs[name]
+        goal = (
+            f"{run['title']}: within {GOAL_POINTS} points of the lecture's "
+            f"{100 * run['lecture_accuracy']:.2f}%"
+        )
+        gap = round(100 * (run["test_accuracy"] - run["lecture_accuracy"]), 2) + 0.0
+        out.append((goal, abs(gap) <= GOAL_POINTS + 1e-9, f"{gap:+.2f} points"))
+    goal = "classic classifier ahead of the cropped one"
+    if "cropped" in runs and "classic" in runs:
+        gap = round(100 * (runs["classic"]["test_accuracy"] - runs["cropped"]["test_accuracy"]), 2)
+        out.append((goal, gap > 0, f"classic {gap:+.2f} points"))
+    else:
+        out.append((goal, None, "not run"))
+    goal = f"Keras and PyTorch within {FRAMEWORK_POINTS} points of each other"
+    if "keras_cnn" in runs and "torch_cnn" in runs:
+        gap = round(
+            100 * (runs["torch_cnn"]["test_accuracy"] - runs["keras_cnn"]["test_accuracy"]), 2
+        )
+        out.append((goal, abs(gap) <= FRAMEWORK_POINTS + 1e-9, f"PyTorch {gap:+.2f} points"))
+    else:
+        out.append((goal, None, "not run"))
+    return out
+
+
+def add_spread(report: dict, seed: int, threads: int, runs: dict) -> None:
+    """Record the keras_cnn / torch_cnn test accuracies of one seed in ``report["spread"]``."""
+    spread = report.setdefault("spread", {"threads": threads, "seeds": {}})
+    if spread["threads"] != threads:
+        raise ValueError(f"spread runs use {spread['threads']} thread(s), not {threads}")
+    entry = spread["seeds"].setdefault(str(seed), {})
+    for name in ("keras_cnn", "torch_cnn"):
+        if name in runs:
+            entry[name] = round(runs[name]["test_accuracy"], 6)
+
+
+def render_spread(report: dict) -> list[str]:
+    """The run-to-run spread of the two lecture-CNN runs over seeds, as markdown."""
+    spread = report.get("spread")
+    if not spread:
+        return []
+    lines = [
+        "## Run-to-run spread: Keras vs PyTorch",
+        "",
+        f"The lecture CNN trained again with other seeds ({spread['threads']} thread(s), "
+        "everything else as above). The goals compare single runs; this is how much a single "
+        "run moves with the seed.",
+        "",
+        "| seed | Keras | PyTorch | PyTorch minus Keras |",
+        "| --- | --- | --- | --- |",
+    ]
+    keras, torch, gaps = [], [], []
+    for seed, entry in sorted(spread["seeds"].items(), key=lambda kv: int(kv[0])):
+        k, t = entry.get("keras_cnn"), entry.get("torch_cnn")
+        keras += [k] if k is not None else []
+        torch += [t] if t is not None else []
+        gap = "-"
+        if k is not None and t is not None:
+            gaps.append(100 * (t - k))
+            gap = f"{gaps[-1]:+.2f} points"
+        cells = [f"{100 * v:.2f}%" if v is not None else "-" for v in (k, t)]
+        lines.append(f"| {seed} | {cells[0]} | {cells[1]} | {gap} |")
+    if len(gaps) > 1:
+        lines.append(
+            f"| mean of {len(gaps)} | {100 * sum(keras) / len(keras):.2f}% "
+            f"| {100 * sum(torch) / len(torch):.2f}% | {sum(gaps) / len(gaps):+.2f} points |"
+        )
+        lines += [
+            "",
+            f"Over these seeds Keras reached {100 * min(keras):.2f}% to {100 * max(keras):.2f}% "
+            f"and PyTorch {100 * min(torch):.2f}% to {100 * max(torch):.2f}%; the PyTorch minus "
+            f"Keras gap ranged from {min(gaps):+.2f} to {max(gaps):+.2f} points "
+            f"({sum(abs(g) <= FRAMEWORK_POINTS + 1e-9 for g in gaps)} of {len(gaps)} seeds "
+            f"within {FRAMEWORK_POINTS} points).",
+        ]
+    lines.append("")
+    return lines
+
+
+def render_markdown(report: dict, numpy_cnn: dict | None = None) -> str:
+    """``reproduction.md``: the table beside the lecture's figures, the goals, the curves
+    and, when given, the capstone's numpy CNN (``numpy_cnn.json``)."""
+    runs = report["runs"]
+    wall_min = report["wall_seconds"] / 60
+    lines = ["# Reproducing the lectures' training runs", ""]
+    if report["note"]:
+        lines += [f"> **{report['note']}**", ""]
+    lines += [
+        f"Generated by `{report['command']}` on {report['date']}; "
+        f"wall time **{wall_min:.1f} min** for the {len(runs)} runs "
+        "(each run in its own process: start-up, data, training and evaluation).",
+        "",
+        f"- **Data:** {report['data']}",
+        f"- **Machine:** {report['machine']}; {report['threads']} thread(s) per run; "
+        f"1-minute load average {report['load_average']['before']} before the runs, "
+        f"{report['load_average']['after']} after (other work on the machine slows the "
+        "runs down)",
+        f"- **Software:** {report['software']}; seed {report['seed']}",
+        "",
+        "| run | optimizer, batch | epochs | train / val. digits | parameters | test accuracy "
+        "| test loss | lecture reported | s / epoch | peak RSS |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for r in runs.values():
+        reported = "-"
+        if r["lecture_accuracy"] is not None:
+            reported = f"{100 * r['lecture_accuracy']:.2f}%"
+            if r["lecture_loss"] is not None:
+                reported += f" (loss {r['lecture_loss']:.4f})"
+        lines.append(
+            f"| {r['title']} | {r['optimizer']}, {r['batch_size']} | {r['epochs']} "
+            f"| {r['training_digits']:,} / {r['validation_digits']:,} | {r['parameters']:,} "
+            f"| **{100 * r['test_accuracy']:.2f}%** | {r['test_loss']:.4f} | {reported} "
+            f"| {r['seconds_per_epoch']:.1f} | {r['peak_rss_mb']:.0f} MiB |"
+        )
+    lines += ["", "## Goals", "", "| goal | measured | met |", "| --- | --- | --- |"]
+    for goal, met, measured in goals(runs):
+        flag = "not measured" if met is None else ("yes" if met else "**no**")
+        lines.append(f"| {goal} | {measured} | {flag} |")
+    lines += [
+        "",
+        "Test accuracy and loss are measured once, after the last epoch, on the "
+        f"{next(iter(runs.values()))['test_digits']:,} test digits, which no run trains or "
+        "validates on. The validation digits are held out from the training digits as in the "
+        "lectures (Keras: the last tenth or fifth; "
+        "lecture 8's PyTorch loop: the first tenth). *s / epoch* includes the validation pass. "
+        "*Peak RSS* is the run's process's peak resident memory (framework, data and training).",
+        "",
+        "## Training curves",
+        "",
+        "![loss and accuracy per epoch, training vs validation](figures/training_curves.png)",
+        "",
+    ]
+    lines += curve_notes(runs)
+    lines.append("")
+    lines += render_spread(report)
+    lines += render_numpy_cnn(numpy_cnn)
+    return "\n".join(lines)
+
+
+def render_numpy_cnn(result: dict | None) -> list[str]:
+    """The capstone's full-mode run (``numpy_cnn.json``) as markdown; nothing without it."""
+    if not result:
+        return []
+    accuracy = result["test_accuracy"]
+    loss = result["epoch_loss"]
+    epochs = ", ".join(f"{100 * a:.2f}%" for a in accuracy)
+    lines = [
+        "## Your numpy CNN learns MNIST (assignment 2's capstone)",
+        "",
+        f"Generated by `{result['command']}` on {result['date']} ({result['machine']}): "
+        "`solutions/02_conv_backward/02_numpy_cnn.ipynb` in full mode, the reference "
+        "answers' numpy layers (conv, ReLU, max pool, dense, softmax; no framework) trained "
+        f"with plain SGD, learning rate {result['learning_rate']}, batches of "
+        f"{result['batch_size']}, on all {result['train_digits']:,} training digits.",
+        "",
+        "| epochs | test accuracy after each epoch | final | grading digits | mean loss, "
+        "first to last epoch | s / epoch (wall) | CPU s / epoch |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+        f"| {result['epochs']} | {epochs} | **{100 * accuracy[-1]:.2f}%** "
+        f"| {100 * result['grading_accuracy']:.2f}% | {loss[0]:.3f} to {loss[-1]:.3f} "
+        f"| {result['seconds_per_epoch']:.0f} | {result['cpu_seconds_per_epoch']:.0f} |",
+        "",
+        f"Test accuracy is on the {result['test_digits']:,} test digits; *grading digits* are "
+        "the autograder's held-out subset of them. ",
+    ]
+    load = result.get("load_average_after", [0])[0]
+    cpus = int(result["machine"].split(",")[-1].split()[0])
+    if load > cpus:
+        lines[-1] += (
+            f"The machine was shared (load average {load:g} on {cpus} CPUs when the run "
+            "ended), so the wall times are inflated; CPU seconds per epoch are the better "
+            "guide to an unshared machine."
+        )
+    figure = f"figures/{Path(result['figure']).name}"  # relative to docs/
+    lines += ["", f"![the numpy CNN's loss and test accuracy per epoch]({figure})", ""]
+    return lines
+
+
+def curve_notes(runs: dict) -> list[str]:
+    """One sentence per run, computed from its history: best validation epoch, the gap, and
+    whether the validation loss turned up while the training loss kept falling."""
+    out = []
+    for r in runs.values():
+        h = r["history"]
+        if not h["val_loss"]:
+            continue
+        last = len(h["val_loss"])
+        best = min(range(last), key=h["val_loss"].__getitem__)
+        gap = h["val_loss"][-1] - h["loss"][-1]
+        text = (
+            f"- {r['title']}: validation loss lowest after epoch {best + 1} of {last} "
+            f"({h['val_loss'][best]:.4f}; {h['val_loss'][-1]:.4f} at the end); last epoch's "
+            f"training loss {h['loss'][-1]:.4f}, validation minus training {gap:+.4f}; "
+            f"validation accuracy {100 * h['val_accuracy'][-1]:.2f}%. "
+        )
+        rise = h["val_loss"][-1] / h["val_loss"][best] - 1
+        if rise <= 0.05:
+            text += (
+                "The validation loss is still at or near its lowest at the end: no clear "
+                "over-fitting within these epochs."
+            )
+        else:
+            falling = h["loss"][-1] < h["loss"][best]
+            text += f"The validation loss ends {100 * rise:.0f}% above its minimum" + (
+                " while the training loss keeps falling: " if falling else ": "
+            )
+            if last - (best + 1) >= 3:
+                text += (
+                    "the network over-fits, and stopping near epoch "
+                    f"{best + 1} would have kept the best validation loss."
+                )
+            else:
+                text += "a first sign of over-fitting in the last epoch(s)."
+        out.append(text)
+    return out
+
+
+def plot_curves(runs: dict, path: Path, note: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
+
+    names = list(runs)
+    fig, axes = plt.subplots(2, len(names), figsize=(4.2 * len(names), 7.2), squeeze=False)
+    for col, name in enumerate(names):
+        r = runs[name]
+        h = r["history"]
+        epochs = range(1, len(h["loss"]) + 1)
+        for row, metric in enumerate(("loss", "accuracy")):
+            ax = axes[row][col]
+            ax.plot(epochs, h[metric], "o-", color="tab:blue", ms=3, label="training")
+            ax.plot(epochs, h[f"val_{metric}"], "s--", color="tab:orange", ms=3, label="validation")
+            if metric == "accuracy" and r["lecture_accuracy"] is not None:
+                ax.axhline(
+                    r["lecture_accuracy"], color="grey", lw=1, ls=":", label="lecture (test)"
+                )
+            if metric == "loss":
+                best = min(range(len(h["val_loss"])), key=h["val_loss"].__getitem__)
+                ax.axvline(best + 1, color="tab:orange", lw=0.8, alpha=0.5)
+                ax.set_title(r["title"], fontsize=10)
+            ax.set_xlabel("epoch")
+            ax.set_ylabel(metric)
+            ax.grid(alpha=0.3)
+            ax.set_xlim(0.5, len(h["loss"]) + 0.5)
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+            if metric == "accuracy":
+                ax.plot(len(h["loss"]), r["test_accuracy"], "*", color="tab:green", ms=11,
+                        label="test, this run")  # fmt: skip
+            values = h[metric] + h[f"val_{metric}"] + [r["test_accuracy"]] * (metric == "accuracy")
+            if len(h["loss"]) >= 10:  # zoom on the later epochs (the first ones fall off scale)
+                later = h[metric][2:] + h[f"val_{metric}"][2:]
+                if metric == "accuracy":
+                    ax.set_ylim(min(later) - 0.002, max(values) + 0.001)
+                else:
+                    ax.set_ylim(0, 1.15 * max(later))
+            elif metric == "accuracy":
+                ax.set_ylim(min(values) - 0.002, max(values) + 0.002)
+            if row == 0 and col == 0:
+                ax.legend(fontsize=8)
+            if row == 1 and col == 0:
+                ax.legend(fontsize=8, loc="lower right")
+    title = (
+        "MNIST: training (solid) vs validation (dashed) per epoch; "
+        "vertical line: lowest validation loss"
+    )
+    if note:
+        title += f"\n{note}"
+    fig.suptitle(title, fontsize=11)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+
+
+def write_outputs(report: dict, out_dir: Path) -> None:
+    """reproduction.json, reproduction.md and figures/training_curves.png in ``out_dir``."""
+    report["goals"] = [
+        {"goal": goal, "met": met, "measured": measured}
+        for goal, met, measured in goals(report["runs"])
+    ]
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "reproduction.json").write_text(json.dumps(report, indent=1) + "\n", "utf-8")
+    numpy_json = out_dir / "numpy_cnn.json"
+    numpy_cnn = json.loads(numpy_json.read_text("utf-8")) if numpy_json.is_file() else None
+    text = render_markdown(report, numpy_cnn)
+    (out_dir / "reproduction.md").write_text(text, encoding="utf-8")
+    plot_curves(report["runs"], out_dir / "figures" / "training_curves.png", report["note"])
+    print(f"\nwrote {out_dir}/reproduction.json, reproduction.md, figures/training_curves.png\n")
+    print(text)
