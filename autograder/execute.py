@@ -23,11 +23,11 @@ from pathlib import Path
 from jupyter_client.manager import AsyncKernelManager
 from jupyter_core.utils import ensure_async, run_sync
 from nbclient.client import NotebookClient
-from nbclient.exceptions import DeadKernelError
+from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from nbformat import NotebookNode
 from nbgrader import utils
 from nbgrader.preprocessors import Execute
-from traitlets import Any, Dict, Unicode
+from traitlets import Any, Bool, Dict, Unicode
 
 from cnncourse.checks.registry import notebook_policy
 
@@ -74,9 +74,17 @@ class SandboxedExecute(Execute):
         config=True
     )
 
+    # A cell over its time limit raises CellTimeoutError and the kernel is restarted
+    # without it. nbgrader's default (interrupt, write an error output, go on) would send
+    # SIGINT to bubblewrap rather than to the kernel, leave a possibly still busy kernel
+    # behind, and count the cell as finished, so that it would be replayed after the next
+    # restart and run out of time again.
+    interrupt_on_timeout = Bool(False)
+
     def __init__(self, *args, **kwargs):
         kwargs.setdefault("kernel_manager_class", SandboxedKernelManager)
         super().__init__(*args, **kwargs)
+        self.interrupt_on_timeout = False  # whatever a configuration file says
 
     # -- kernel start -------------------------------------------------------------------
     @property
@@ -309,9 +317,12 @@ class SandboxedExecute(Execute):
                 self._problem(index, "CellTimeLimit", message)
                 self._fail_verdict(cell, Problem("CellTimeLimit", message))
                 raise _Restart from None
-            except Exception as exc:  # an execution timeout, or no reply after an interrupt
+            except Exception as exc:  # over the cell's time, or no reply from the kernel
                 pending.pop(0)
-                message = f"over {self.timeout} s or unresponsive ({type(exc).__name__})"
+                if isinstance(exc, CellTimeoutError):
+                    message = f"the cell ran for more than {self.timeout} s (the limit per cell)"
+                else:
+                    message = f"no reply from the kernel ({type(exc).__name__})"
                 cell.outputs.append(_error_output("CellTimeLimit", message))
                 self._problem(index, "CellTimeLimit", message)
                 raise _Restart from None

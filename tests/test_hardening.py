@@ -145,6 +145,8 @@ def test_attack_outcome(batch, case_name):
     names = [p.name for p in result.problems] + [c.problem for c in result.cells]
     if "problem" in case:
         assert case["problem"] in names, result.problems
+    if case.get("sole_problem"):
+        assert [p.name for p in result.problems] == [case["problem"]], result.problems
     autograded = _autograded_text(batch, case_name)
     if "output_contains" in case:
         assert case["output_contains"] in autograded
