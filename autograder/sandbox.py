@@ -161,6 +161,9 @@ class Sandbox:
             "--dev",
             "/dev",
         ]
+        # The kernel's /tmp first: it is a fresh memory file system, so a course or a
+        # virtual environment that lives under /tmp is bound on top of it, not hidden by it.
+        args += ["--size", tmp_bytes, "--tmpfs", "/tmp", "--dir", "/tmp/home"]
         for path in _readonly_paths():
             args += ["--ro-bind", str(path), str(path)]
         course = _course_dir()
@@ -173,8 +176,8 @@ class Sandbox:
         for path in self.hidden:
             if path.is_dir():
                 args += ["--tmpfs", str(path)]
-        # Writable places are memory file systems with a size limit (/tmp holds the home).
-        args += ["--size", tmp_bytes, "--tmpfs", "/tmp", "--dir", "/tmp/home"]
+        # The student's folder is a memory file system with a size limit, like /tmp (which
+        # holds the home).
         args += ["--size", tmp_bytes, "--tmpfs", str(self.workdir)]
         for entry in sorted(self.workdir.rglob("*")):
             if entry.is_file() and not entry.is_symlink():
