@@ -16,9 +16,7 @@ thread (as the tests do) and measures each trained model on
 * ``notebook``: the notebook's own test digits (the 2,000 fast-mode test digits), what the
   visible test checks;
 * ``grading``: ``cnncourse.data.grading_digits()``, the 2,000 digits the hidden tests use
-  (once they call it);
-* ``bundled``: the last 2,000 MNIST test digits of the deprecated
-  ``load_mnist(source="bundled")``, which the hidden tests used before.
+  (once they call it).
 
 It prints (and writes to ``benchmarks/results/fast_mode_thresholds.md`` and ``.json``) one
 row per model and case: accuracy per seed on the grading digits, the minimum over seeds on
@@ -29,9 +27,7 @@ notebook run took (kernel start and imports included).
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
-import re
 import statistics
 import sys
 from pathlib import Path
@@ -75,7 +71,7 @@ CASES = {
 MEASURE = """
 import json as _json
 import numpy as _np
-from cnncourse.data import grading_digits as _grading_digits, load_mnist as _load_mnist
+from cnncourse.data import grading_digits as _grading_digits
 from cnncourse.grading_models import evaluate_accuracy as _evaluate
 
 def _layout(x, layout):
@@ -85,7 +81,6 @@ def _layout(x, layout):
 _sets = {
     "notebook": (x_test_digits, y_test_digits),
     "grading": _grading_digits(),
-    "bundled": _load_mnist(source="bundled", verbose=False)[1],
 }
 _out = {}
 for _name, _layout_name in MODELS.items():
@@ -98,40 +93,17 @@ print("MARKER", _json.dumps(_out))
 """
 
 
-def _threshold_module():
-    """The module of ``cnncourse.checks`` that defines the accuracy thresholds, if any."""
-    for name in ("cnncourse.checks.accuracy", "cnncourse.checks.frameworks"):
-        try:
-            module = importlib.import_module(name)
-        except ImportError:
-            continue
-        if hasattr(module, "KERAS_CNN_THRESHOLD"):
-            return module
-    return None
+def current_thresholds(assignment: str) -> dict[str, float]:
+    """The thresholds the grader applies now (``cnncourse.checks.accuracy``), by the names
+    of ``ASSIGNMENTS``."""
+    from cnncourse.checks import accuracy
 
-
-def current_thresholds(assignment: str, notebook: str) -> dict[str, float]:
-    """The thresholds the grader applies now, by the names of ``ASSIGNMENTS``.
-
-    They live in ``cnncourse.checks.accuracy`` (``KERAS_CNN_THRESHOLD``, ...); older
-    notebooks set ``NAME_THRESHOLD = 0.93`` in their test cells, which is read as a fallback.
-    """
-    import nbformat
-
-    module = _threshold_module()
-    if module is not None:
-        keras_or_torch = "TORCH" if assignment == "04_pytorch_mnist" else "KERAS"
-        return {
-            "ACCURACY_THRESHOLD": getattr(module, f"{keras_or_torch}_CNN_THRESHOLD"),
-            "CROPPED_THRESHOLD": module.CROPPED_THRESHOLD,
-            "CLASSIC_THRESHOLD": module.CLASSIC_THRESHOLD,
-        }
-    found = {}
-    nb = nbformat.read(ROOT / "solutions" / assignment / notebook, as_version=4)
-    for cell in nb.cells:
-        for name, value in re.findall(r"^(\w+_THRESHOLD)\s*=\s*([0-9.]+)", cell.source, re.M):
-            found[name] = float(value)
-    return found
+    keras_or_torch = "TORCH" if assignment == "04_pytorch_mnist" else "KERAS"
+    return {
+        "ACCURACY_THRESHOLD": getattr(accuracy, f"{keras_or_torch}_CNN_THRESHOLD"),
+        "CROPPED_THRESHOLD": accuracy.CROPPED_THRESHOLD,
+        "CLASSIC_THRESHOLD": accuracy.CLASSIC_THRESHOLD,
+    }
 
 
 def prepared(assignment: str, case_name: str, seed: int):
@@ -183,25 +155,25 @@ def render(rows: list[dict], seeds: list[int]) -> str:
         f"seeds {', '.join(map(str, seeds))}, one thread.",
         "",
         f"| assignment | case | model | grading digits: {head} | min grading | min notebook "
-        "| min bundled | threshold now | margin | s / run |",
+        "| threshold now | margin | s / run |",
         "| --- | --- | --- | " + " | ".join("---" for _ in seeds) + " | --- | --- | --- | --- "
-        "| --- | --- |",
+        "| --- |",
     ]
     for r in rows:
         per_seed = " | ".join(f"{100 * a:.2f}" for a in r["grading"])
-        mins = {k: min(r[k]) for k in ("grading", "notebook", "bundled")}
+        mins = {k: min(r[k]) for k in ("grading", "notebook")}
         lowest = min(mins.values())
         thr = r["threshold"]
         margin = "-" if thr is None else f"{100 * (lowest - thr):+.2f}"
         lines.append(
             f"| {r['assignment']} | {r['case']} | {r['label']} | {per_seed} "
             f"| {100 * mins['grading']:.2f} | {100 * mins['notebook']:.2f} "
-            f"| {100 * mins['bundled']:.2f} | {'-' if thr is None else f'{100 * thr:.0f}'} "
+            f"| {'-' if thr is None else f'{100 * thr:.0f}'} "
             f"| {margin} | {statistics.mean(r['seconds']):.0f} |"
         )
     lines += [
         "",
-        "Accuracies in %. *margin*: the lowest accuracy of the row over all seeds and all three "
+        "Accuracies in %. *margin*: the lowest accuracy of the row over all seeds and both "
         "digit sets, minus the threshold the grader applies now.",
         "",
     ]
@@ -223,7 +195,7 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     for assignment in args.assignments.split(","):
         notebook, models = ASSIGNMENTS[assignment]
-        thresholds = current_thresholds(assignment, notebook)
+        thresholds = current_thresholds(assignment)
         for case_name in CASES[assignment]:
             if only and case_name not in only:
                 continue
@@ -250,7 +222,7 @@ def main(argv: list[str] | None = None) -> int:
                         "peak_mb": [r["peak_mb"] for r in runs],
                         **{
                             digit_set: [r["accuracy"][name][digit_set] for r in runs]
-                            for digit_set in ("grading", "notebook", "bundled")
+                            for digit_set in ("grading", "notebook")
                         },
                     }
                 )
