@@ -27,7 +27,7 @@ $(STAMP): requirements.txt constraints.txt pyproject.toml
 ## help: list these targets, one line each
 help:
 	@sed -n -E 's/^## ([A-Za-z0-9_.-]+): (.*)$$/\1|\2/p' $(firstword $(MAKEFILE_LIST)) \
-	    | awk -F'|' '{ printf "  make %-14s %s\n", $$1, $$2 }'
+	    | awk -F'|' '{ printf "  make %-19s %s\n", $$1, $$2 }'
 
 ## install: create .venv with the pinned dependencies (the targets below do it when needed)
 install: $(STAMP)

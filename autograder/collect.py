@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import shutil
 import stat
 import time
 from collections.abc import Callable, Sequence
@@ -111,7 +112,6 @@ class KernelCalls(Runner):
         self.channel_dir = Path(channel_dir)
         self.deadline = deadline
         self.max_bytes = max_bytes
-        self.requests = 0
 
     def timed(self, spec: Spec, case: Case, repeats: int = 3) -> float:
         """The best round-trip time of ``repeats`` requests of one call each, measured
@@ -143,14 +143,17 @@ class KernelCalls(Runner):
         request_path = folder / "request.npz"
         result_path = folder / "result.npz"
         request_path.write_bytes(channel.pack(request))
-        remaining = self.deadline - time.monotonic()
-        if remaining <= 0:
-            raise ProbeTimeout("no time left for this test cell")
-        self.requests += 1
-        reply = self.execute(_probe_code(str(request_path), str(result_path)), remaining)
-        if reply is None:
-            raise ProbeTimeout("the kernel did not answer in time")
-        return self._read(folder, result_path, len(calls), reply)
+        try:
+            remaining = self.deadline - time.monotonic()
+            if remaining <= 0:
+                raise ProbeTimeout("no time left for this test cell")
+            reply = self.execute(_probe_code(str(request_path), str(result_path)), remaining)
+            if reply is None:
+                raise ProbeTimeout("the kernel did not answer in time")
+            return self._read(folder, result_path, len(calls), reply)
+        finally:
+            # The grader's own files never count against the student's disk limit.
+            shutil.rmtree(folder, ignore_errors=True)
 
     def _read(self, folder: Path, result_path: Path, n_calls: int, reply: dict) -> list[dict]:
         names = sorted(os.listdir(folder))

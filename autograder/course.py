@@ -47,9 +47,8 @@ def assignment_ids(root: Path | None = None) -> list[str]:
     return sorted(p.name for p in src.iterdir() if p.is_dir() and any(p.glob("*.ipynb")))
 
 
-def load_course_config(root: Path | None = None) -> Config:
+def load_course_config() -> Config:
     """The course's ``nbgrader_config.py`` as a traitlets :class:`Config`."""
-    root = root or project_root()
     loader = PyFileConfigLoader(CONFIG_FILE.name, path=str(CONFIG_FILE.parent))
     config = loader.load_config()
     return config

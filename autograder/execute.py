@@ -84,7 +84,6 @@ class SandboxedExecute(Execute):
     def __init__(self, *args, **kwargs):
         kwargs.setdefault("kernel_manager_class", SandboxedKernelManager)
         super().__init__(*args, **kwargs)
-        self.interrupt_on_timeout = False  # whatever a configuration file says
 
     # -- kernel start -------------------------------------------------------------------
     @property
@@ -255,8 +254,7 @@ class SandboxedExecute(Execute):
 
     def _start_watchdog(self) -> Watchdog:
         process = getattr(self.km.provisioner, "process", None)
-        folders = [self.runtime_dir] + ([] if self.bwrap else [self.workdir])
-        mounts = ["/tmp", self.workdir] if self.bwrap else []
+        folders, mounts = self.km.sandbox.writable_places()
         watchdog = Watchdog(process.pid, self._limits, folders=folders, sandbox_mounts=mounts)
         watchdog.start()
         return watchdog

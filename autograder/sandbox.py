@@ -52,7 +52,7 @@ _ENV_KEEP = (
 )
 
 # Reference code of the helper package that a graded function must never be able to call.
-COURSE_REFERENCE = ("checks", "oracles.py", "layers.py")
+COURSE_REFERENCE = ("checks", "oracles.py")
 
 
 def bwrap_path() -> str | None:
@@ -148,6 +148,14 @@ class Sandbox:
         )
         return env
 
+    def writable_places(self) -> tuple[list[Path], list[str]]:
+        """Where the kernel can write, for the watchdog's disk limit: folders of the host
+        (the runtime folder holds home and /tmp without bubblewrap), and the sandbox's own
+        memory file systems (measured from inside, through ``/proc/PID/root``)."""
+        if self.bwrap:
+            return [self.runtime_dir], ["/tmp", str(self.workdir)]
+        return [self.runtime_dir, self.workdir], []
+
     def _bwrap_args(self) -> list[str]:
         limits = self.limits
         tmp_bytes = str(limits.disk_mb * 2**20)
@@ -170,12 +178,14 @@ class Sandbox:
         for name in COURSE_REFERENCE:
             target = course / name
             if target.is_dir():
-                args += ["--tmpfs", str(target)]
+                args += ["--tmpfs", str(target), "--remount-ro", str(target)]
             elif target.exists():
                 args += ["--ro-bind", "/dev/null", str(target)]
+        # Hidden folders are empty and read-only: writable tmpfs there would be storage
+        # outside every disk limit.
         for path in self.hidden:
             if path.is_dir():
-                args += ["--tmpfs", str(path)]
+                args += ["--tmpfs", str(path), "--remount-ro", str(path)]
         # The student's folder is a memory file system with a size limit, like /tmp (which
         # holds the home).
         args += ["--size", tmp_bytes, "--tmpfs", str(self.workdir)]

@@ -101,13 +101,18 @@ def _write_files(root: Path, files: dict[str, bytes], skip_notebooks: bool = Fal
 
 def _grader_config(scratch: Path, task: GradeTask, report: Path):
     config = course.course_config(scratch)
+    # The course's sanitize steps (nbgrader_config.py), with the step that restores the
+    # release's test cells also flagging the cells a student changed.
     config.Autograde.sanitize_preprocessors = [
-        "nbgrader.preprocessors.ClearOutput",
-        "nbgrader.preprocessors.DeduplicateIds",
-        "nbgrader.preprocessors.OverwriteKernelspec",
-        "autograder.nbgrader_steps.OverwriteCellsAndFlags",
-        "nbgrader.preprocessors.CheckCellMetadata",
+        "autograder.nbgrader_steps.OverwriteCellsAndFlags"
+        if step == "autograder.feedback.RestoreHiddenTests"
+        else step
+        for step in config.Autograde.sanitize_preprocessors
     ]
+    if "autograder.nbgrader_steps.OverwriteCellsAndFlags" not in (
+        config.Autograde.sanitize_preprocessors
+    ):
+        raise RuntimeError("nbgrader_config.py: no RestoreHiddenTests step to build on")
     config.Autograde.autograde_preprocessors = [
         "autograder.execute.SandboxedExecute",
         "nbgrader.preprocessors.IgnorePattern",

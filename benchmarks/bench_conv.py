@@ -4,8 +4,8 @@
 
 (``make bench-conv`` runs it with the defaults.) Everyone gets the same number of threads
 (default 1). The numpy implementations are the reference solutions of assignment 2, taken from
-the solution cells of ``solutions/02_conv_backward/*.ipynb``: the loop ``conv_forward`` of
-``cnncourse.layers`` and the loop ``conv_backward``, and ``conv_forward_fast`` /
+the solution cells of ``solutions/02_conv_backward/*.ipynb``: the loop ``conv_forward`` (a
+given, read-only cell of assignment 2) and the loop ``conv_backward``, and ``conv_forward_fast`` /
 ``conv_backward_fast`` (im2col + one matrix product, col2im). The loops are far too slow for a
 whole batch: they run once on a few images and the time is scaled to the batch size.
 Everything else is the median of ``--repeats`` calls.

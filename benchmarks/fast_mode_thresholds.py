@@ -194,7 +194,7 @@ def main(argv: list[str] | None = None) -> int:
 
     rows = []
     for assignment in args.assignments.split(","):
-        notebook, models = ASSIGNMENTS[assignment]
+        models = ASSIGNMENTS[assignment][1]
         thresholds = current_thresholds(assignment)
         for case_name in CASES[assignment]:
             if only and case_name not in only:

@@ -14,13 +14,17 @@ import argparse
 import json
 import os
 import platform
+import sys
 import time
 from pathlib import Path
 
 import nbformat
-from nbclient import NotebookClient
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from benchmarks.notebook_exec import cell_text, run_notebook  # noqa: E402
+
 NOTEBOOK = ROOT / "solutions" / "02_conv_backward" / "02_numpy_cnn.ipynb"
 RESULT = ROOT / "docs" / "numpy_cnn.json"
 FIGURE = ROOT / "docs" / "figures" / "numpy_cnn_curve.png"
@@ -74,16 +78,11 @@ def main() -> int:
     nb.cells.append(nbformat.v4.new_code_cell(REPORT_CELL))
 
     env = {"CNN_COURSE_FAST": "0", "CNN_COURSE_THREADS": str(args.threads)}
-    os.environ.update(env)
     FIGURE.parent.mkdir(parents=True, exist_ok=True)
-    client = NotebookClient(
-        nb, timeout=3600, kernel_name="python3", resources={"metadata": {"path": str(ROOT)}}
-    )
-    start = time.perf_counter()
-    client.execute()
-    wall = time.perf_counter() - start
+    run = run_notebook(nb, ROOT, env, cell_timeout_s=3600, raise_errors=True)
+    wall = run.seconds
 
-    text = "".join(out.get("text", "") for out in nb.cells[-1].outputs)
+    text = cell_text(run.nb.cells[-1])
     report = json.loads(text.split("REPORT ", 1)[1].splitlines()[0])
     load = os.getloadavg()
     report.update(

@@ -7,7 +7,7 @@ raises :class:`cnncourse.testing.CheckError` with a message for the student.
 
 * :func:`layer_table_from_config` - what a Keras model is made of (kind, output shape,
   parameters, settings), computed from its JSON config alone: nothing is built and no
-  framework is imported (how :mod:`cnncourse.checks.frameworks` looks at a student's model,
+  framework is imported (how :mod:`cnncourse.checks.keras_models` looks at a student's model,
   in the notebook and in the autograder's own process);
 * :func:`keras_layer_table` - the same table read from a built Keras model;
 * :func:`check_layer_table` - layer kinds and order, settings, output shapes, parameters;

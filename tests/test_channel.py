@@ -166,6 +166,9 @@ def test_calls_come_back_as_outcomes(tmp_path):
     )
     assert [o["status"] for o in outcomes] == ["returned", "returned"]
     assert outcomes[0]["value"].shape == (1, 4, 5, 1)
+    # the request and result files are the grader's: gone before the student's next cell,
+    # so they never count against the student's disk limit
+    assert list(tmp_path.iterdir()) == []
 
 
 @pytest.mark.parametrize(
@@ -195,6 +198,7 @@ def test_a_tampered_result_is_a_named_failure(tmp_path, tamper, problem):
     outcomes = _calls(tmp_path, kernel).run(get_spec("zero_pad"), _cases())
     assert {o["status"] for o in outcomes} == {"channel"}
     assert {o["problem"] for o in outcomes} == {problem}
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_forged_fields_are_cleaned(tmp_path):

@@ -62,3 +62,23 @@ def test_tmp_is_private_and_the_rest_of_tmp_is_hidden(tmp_path):
     assert done.returncode == 0, done.stderr
     assert done.stdout.split(maxsplit=1) == ["False", "the student's file\n"]
     assert not Path("/tmp/written-inside").exists()
+
+
+def test_hidden_folders_are_read_only(tmp_path):
+    """The folders the sandbox hides (the course's checks, forbidden packages) are empty and
+    cannot be written: a writable memory file system there would escape every disk limit."""
+    checks = Path(sandbox._course_dir()) / "checks"
+    box = _sandbox(tmp_path)
+    done = _run(
+        box,
+        "import os, pathlib\n"
+        f"print(os.listdir({str(checks)!r}))\n"
+        "try:\n"
+        f"    pathlib.Path({str(checks)!r}, 'filler').write_bytes(b'x')\n"
+        "    print('written')\n"
+        "except OSError as exc:\n"
+        "    print('refused', exc.errno)",
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split("\n", 1)[0] == "[]"
+    assert done.stdout.split("\n")[1].startswith("refused"), done.stdout

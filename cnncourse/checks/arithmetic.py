@@ -13,7 +13,7 @@ __tracebackhide__ = True  # IPython leaves these frames out of a failing check's
 import numpy as np
 
 from .channel import NumpyScalar
-from .engine import Spec
+from .engine import Spec, one_smaller
 from .matchers import (
     TYPE,
     VALUES,
@@ -111,13 +111,8 @@ class ConvOutputSize(Spec):
         return f"conv_output_size({c['n']}, {c['f']}, {c['pad']}, {c['stride']})"
 
     def smaller(self, c):
-        out = []
-        for key, floor in (("n", 1), ("f", 1), ("pad", 0), ("stride", 1)):
-            if c[key] > floor:
-                small = dict(c, **{key: c[key] - 1})
-                if small["n"] + 2 * small["pad"] >= small["f"]:
-                    out.append(small)
-        return out
+        floors = (("n", 1), ("f", 1), ("pad", 0), ("stride", 1))
+        return one_smaller(c, floors, lambda s: s["n"] + 2 * s["pad"] >= s["f"])
 
 
 class ConvParamCount(Spec):
@@ -170,7 +165,7 @@ class ConvParamCount(Spec):
         return f"conv_param_count({c['f']}, {c['n_c_prev']}, {c['n_c']})"
 
     def smaller(self, c):
-        return [dict(c, **{k: c[k] - 1}) for k in ("f", "n_c_prev", "n_c") if c[k] > 1]
+        return one_smaller(c, (("f", 1), ("n_c_prev", 1), ("n_c", 1)))
 
 
 def _parse_stack(text: str) -> list[tuple[int, int]]:
@@ -423,21 +418,8 @@ class CroppingOutputShape(Spec):
         return f"cropping_output_shape({(c['n_H'], c['n_W'], c['n_C'])}, {shown})"
 
     def smaller(self, c):
-        out = []
-        for key, floor in (
-            ("n_C", 1),
-            ("n_H", 1),
-            ("n_W", 1),
-            ("a", 0),
-            ("b", 0),
-            ("c", 0),
-            ("d", 0),
-        ):
-            if c[key] > floor:
-                small = dict(c, **{key: c[key] - 1})
-                if _crop_valid(small):
-                    out.append(small)
-        return out
+        floors = (("n_C", 1), ("n_H", 1), ("n_W", 1), ("a", 0), ("b", 0), ("c", 0), ("d", 0))
+        return one_smaller(c, floors, _crop_valid)
 
 
 class CroppingNested(CroppingOutputShape):

@@ -135,6 +135,12 @@ def _short_repr_message(exc: BaseException) -> str:
         return ""
 
 
+def is_missing(target, adapter: str | None) -> bool:
+    """No function to call: the name is unbound, or bound to something that is not callable
+    (an adapter receives models and other objects instead)."""
+    return target is None or (adapter is None and not callable(target))
+
+
 def call_target(namespace: dict, target, adapter: str | None, args, kwargs, forbidden=()) -> dict:
     """Call ``target`` (or hand it to an adapter) and report what happened (see call()).
 
@@ -167,7 +173,7 @@ def run_probe(namespace: dict, request_path: str, result_path: str) -> None:
     for item in request["calls"]:
         adapter = item.get("adapter")
         target = namespace.get(item["target"])
-        if target is None or (adapter is None and not callable(target)):
+        if is_missing(target, adapter):
             results.append({"id": item["id"], "status": "missing"})
             continue
         args, kwargs = revive(tuple(item["args"])), revive(dict(item["kwargs"]))

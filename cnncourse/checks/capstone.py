@@ -30,9 +30,10 @@ __tracebackhide__ = True  # IPython leaves these frames out of a failing check's
 
 import numpy as np
 
-from .engine import Anchor, Spec
+from ..testing import relative_error
+from .engine import Anchor, Spec, one_smaller
 from .matchers import TYPE, VALUES, Array, Mismatch, Number, type_name
-from .numpy_backward import PoolBackward, centred_differences
+from .numpy_backward import PoolBackward, _conv_numpy, centred_differences
 from .numpy_forward import IM2COL_POLICY
 
 # The network's fixed hyperparameters (the notebook's given cell defines the same).
@@ -59,10 +60,7 @@ def numpy_loss(params: dict, X: np.ndarray, y: np.ndarray) -> float:
     from numpy.lib.stride_tricks import sliding_window_view
 
     W1, b1, W2, b2 = (params[k] for k in PARAM_NAMES)
-    f = W1.shape[0]
-    windows = sliding_window_view(X, (f, f), axis=(1, 2))  # (m, n_H', n_W', n_C, f, f)
-    Z = np.einsum("mhwcpq,pqcn->mhwn", windows, W1) + b1.reshape(1, 1, 1, -1)
-    A = np.maximum(Z, 0.0)
+    A = np.maximum(_conv_numpy(X, W1, b1, stride=1, pad=0), 0.0)
     pool_f, stride = POOL_HPARAMETERS["f"], POOL_HPARAMETERS["stride"]
     pooled = sliding_window_view(A, (pool_f, pool_f), axis=(1, 2))[:, ::stride, ::stride]
     P = pooled.max(axis=(-2, -1))
@@ -145,21 +143,8 @@ def _draw_net(rng, small: bool = False) -> dict:
 
 
 def _smaller_net(c: dict) -> list[dict]:
-    out = []
-    for key, floor in (
-        ("m", 1),
-        ("n_classes", 2),
-        ("n_F", 1),
-        ("n_C", 1),
-        ("n_H", 1),
-        ("n_W", 1),
-        ("f", 1),
-    ):
-        if c[key] > floor:
-            smaller = dict(c, **{key: c[key] - 1})
-            if _net_valid(smaller):
-                out.append(smaller)
-    return out
+    floors = (("m", 1), ("n_classes", 2), ("n_F", 1), ("n_C", 1), ("n_H", 1), ("n_W", 1))
+    return one_smaller(c, (*floors, ("f", 1)), _net_valid)
 
 
 def _describe_net(c: dict) -> str:
@@ -305,8 +290,7 @@ class RelativeErrors:
                 return shape_only
             if not np.all(np.isfinite(g)):
                 return Mismatch(what, VALUES, f"{what}[{key!r}] contains NaN or infinity", g)
-            den = max(float(np.linalg.norm(g) + np.linalg.norm(e)), 1e-300)
-            error = float(np.linalg.norm(g - e)) / den
+            error = relative_error(g, e)
             if not error < self.limit:
                 return Mismatch(
                     f"{what}[{key!r}]",

@@ -11,8 +11,9 @@ __tracebackhide__ = True  # IPython leaves these frames out of a failing check's
 
 import numpy as np
 
-from .engine import Anchor, Spec
-from .matchers import Array, Sequence
+from ..testing import relative_error
+from .engine import Anchor, Spec, one_smaller
+from .matchers import VALUES, Array, Mismatch, Sequence
 from .numpy_forward import (
     IM2COL_POLICY,
     LOOP_POLICY,
@@ -26,7 +27,6 @@ from .numpy_forward import (
     _oracles,
     _out,
     _pool_input,
-    _reduce,
 )
 
 
@@ -128,11 +128,8 @@ class RelativeError:
         if found is not None:
             return found
         for name, g, e in zip(self.names, got, self.expected, strict=True):
-            den = max(float(np.linalg.norm(g) + np.linalg.norm(e)), 1e-300)
-            error = float(np.linalg.norm(g - e)) / den
+            error = relative_error(g, e)
             if not error < self.limit:
-                from .matchers import VALUES, Mismatch
-
                 return Mismatch(
                     name,
                     VALUES,
@@ -271,8 +268,7 @@ class CreateMaskFromWindow(Spec):
         return f"a {kinds[c['ties']]} window of shape ({c['n_H']}, {c['n_W']})"
 
     def smaller(self, c):
-        ok = lambda _: True  # noqa: E731
-        return _reduce(c, "n_H", 1, ok) + _reduce(c, "n_W", 1, ok)
+        return one_smaller(c, (("n_H", 1), ("n_W", 1)))
 
 
 class DistributeValue(Spec):
@@ -309,8 +305,7 @@ class DistributeValue(Spec):
         return f"dz {kind}, shape ({c['n_H']}, {c['n_W']})"
 
     def smaller(self, c):
-        ok = lambda _: True  # noqa: E731
-        return _reduce(c, "n_H", 1, ok) + _reduce(c, "n_W", 1, ok)
+        return one_smaller(c, (("n_H", 1), ("n_W", 1)))
 
 
 SPECS: dict[str, Spec] = {

@@ -16,7 +16,7 @@ __tracebackhide__ = True  # IPython leaves these frames out of a failing check's
 
 import numpy as np
 
-from .engine import Anchor, Spec
+from .engine import Anchor, Spec, one_smaller
 from .matchers import Array, Equal, Number, Sequence
 
 # Library-call policies (what the graded function may not use).
@@ -40,13 +40,6 @@ def _fmt_values(values) -> str:
 
 def _draw_size(rng, low: int) -> int:
     return int(rng.integers(max(1, low), max(low, 1) + 6))
-
-
-def _reduce(config: dict, key: str, floor: int, valid) -> list[dict]:
-    if config[key] <= floor:
-        return []
-    smaller = dict(config, **{key: config[key] - 1})
-    return [smaller] if valid(smaller) else []
 
 
 # ---------------------------------------------------------------------- zero_pad
@@ -100,11 +93,7 @@ class ZeroPad(Spec):
         return f"X of shape ({c['m']}, {c['n_H']}, {c['n_W']}, {c['n_C']}), pad {c['pad']}"
 
     def smaller(self, c):
-        ok = lambda _: True  # noqa: E731
-        out = []
-        for key, floor in (("m", 1), ("n_C", 1), ("n_H", 1), ("n_W", 1), ("pad", 0)):
-            out += _reduce(c, key, floor, ok)
-        return out
+        return one_smaller(c, (("m", 1), ("n_C", 1), ("n_H", 1), ("n_W", 1), ("pad", 0)))
 
 
 # -------------------------------------------------------------- conv_single_step
@@ -150,8 +139,7 @@ class ConvSingleStep(Spec):
         return f"{window} of shape ({c['f']}, {c['f']}, {c['n_C_prev']})"
 
     def smaller(self, c):
-        ok = lambda _: True  # noqa: E731
-        return _reduce(c, "f", 1, ok) + _reduce(c, "n_C_prev", 1, ok)
+        return one_smaller(c, (("f", 1), ("n_C_prev", 1)))
 
 
 # ------------------------------------------------------------------ conv layers
@@ -183,19 +171,8 @@ def _draw_conv(rng) -> dict:
 
 
 def _smaller_conv(c: dict) -> list[dict]:
-    out = []
-    for key, floor in (
-        ("m", 1),
-        ("n_C", 1),
-        ("n_C_prev", 1),
-        ("n_H_prev", 1),
-        ("n_W_prev", 1),
-        ("pad", 0),
-        ("stride", 1),
-        ("f", 1),
-    ):
-        out += _reduce(c, key, floor, _conv_valid)
-    return out
+    floors = (("m", 1), ("n_C", 1), ("n_C_prev", 1), ("n_H_prev", 1), ("n_W_prev", 1))
+    return one_smaller(c, (*floors, ("pad", 0), ("stride", 1), ("f", 1)), _conv_valid)
 
 
 def _describe_conv(c: dict) -> str:
@@ -342,18 +319,8 @@ def _draw_pool(rng, modes=("max", "average")) -> dict:
 
 
 def _smaller_pool(c: dict) -> list[dict]:
-    out = []
-    for key, floor in (
-        ("m", 1),
-        ("n_C", 1),
-        ("n_H_prev", 1),
-        ("n_W_prev", 1),
-        ("stride", 1),
-        ("f", 1),
-        ("ties", 0),
-    ):
-        out += _reduce(c, key, floor, _pool_valid)
-    return out
+    floors = (("m", 1), ("n_C", 1), ("n_H_prev", 1), ("n_W_prev", 1), ("stride", 1), ("f", 1))
+    return one_smaller(c, (*floors, ("ties", 0)), _pool_valid)
 
 
 def _describe_pool(c: dict) -> str:

@@ -19,7 +19,7 @@ import numpy as np
 from .. import grading_models as gm
 from ..testing import CheckError
 from .channel import NumpyScalar
-from .engine import Anchor, Spec
+from .engine import Anchor, Spec, one_smaller
 from .matchers import (
     TYPE,
     VALUES,
@@ -308,7 +308,7 @@ class LectureCnnForward(Spec):
         return f"LectureCNN with the checks' random weights on x of shape ({c['m']}, 1, 28, 28)"
 
     def smaller(self, c):
-        return [dict(m=c["m"] - 1)] if c["m"] > 1 else []
+        return one_smaller(c, (("m", 1),))
 
 
 class EvaluateResult:
@@ -483,7 +483,7 @@ class CopyKerasWeights(Spec):
         )
 
     def smaller(self, c):
-        return [dict(m=c["m"] - 1)] if c["m"] > 1 else []
+        return one_smaller(c, (("m", 1),))
 
 
 SPECS: dict[str, Spec] = {
