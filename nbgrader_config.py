@@ -22,6 +22,19 @@ _env_bin = os.path.dirname(sys.executable)
 if _env_bin not in os.environ.get("PATH", "").split(os.pathsep):
     os.environ["PATH"] = _env_bin + os.pathsep + os.environ.get("PATH", "")
 
+# Whatever the instructor presses, the course's trusted grader decides: `nbgrader autograde`
+# and the Formgrader's autograde button run autograder.nbgrader_entry.TrustedAutograde (the
+# sandbox, results as data, verdicts outside the kernel), not nbgrader's in-kernel Execute.
+# If the grader cannot be imported, autograde refuses to run rather than fall back silently.
+try:
+    from autograder.nbgrader_entry import use_trusted_autograde
+
+    use_trusted_autograde(c)
+except ImportError as _error:
+    c.Autograde.sanitize_preprocessors = [
+        f"autograder_is_not_importable_so_autograde_refuses: {_error}"
+    ]
+
 c.CourseDirectory.course_id = "cnn-course"
 c.CourseDirectory.source_directory = "solutions"
 c.CourseDirectory.release_directory = "assignments"
@@ -50,11 +63,16 @@ c.Autograde.sanitize_preprocessors = [
 # Feedback never shows hidden tests, whoever makes it: plain `nbgrader generate_feedback` and
 # the Formgrader's "Generate Feedback" button use this list too. RedactHiddenTests removes the
 # hidden-test regions and the tracebacks of the cells that had them (the message stays).
+# Students' own markdown and outputs are sanitised (no <script>, no event handlers) in the
+# feedback and in the Formgrader's views of submissions.
 c.GenerateFeedback.preprocessors = [
     "nbgrader.preprocessors.GetGrades",
     "autograder.feedback.RedactHiddenTests",
+    "nbconvert.preprocessors.sanitize.SanitizeHTML",
     "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
 ]
+c.SanitizeHTML.strip = True
+c.HTMLExporter.sanitize_html = True
 
 # The exchange (release, fetch, submit, collect, feedback) in a folder of the course, so that it
 # works on one machine without root; nbgrader wants it writable by everyone. On a shared

@@ -12,12 +12,17 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
 
+from .problems import Problem, ProblemName
 from .worker import GradeTask, SubmissionResult, grade_task
 
 
 def _failed(task: GradeTask, message: str) -> SubmissionResult:
+    """A submission whose grading process died twice: failed, with a typed problem."""
     return SubmissionResult(
-        task.student, task.assignment, status="failed", problems=[f"WorkerDied: {message}"]
+        task.student,
+        task.assignment,
+        status="failed",
+        problems=[*task.problems, Problem(ProblemName.WORKER_DIED, message)],
     )
 
 
@@ -87,10 +92,13 @@ def run_dask(tasks: list[GradeTask], scheduler: str, jobs: int) -> Iterator[Subm
 
 
 def run(
-    tasks: list[GradeTask], jobs: int = 1, scheduler: str | None = None
+    tasks: list[GradeTask], jobs: int = 1, scheduler: str | None = None, isolate: bool = False
 ) -> Iterator[SubmissionResult]:
+    """Results of ``tasks`` as they finish. ``isolate`` runs even a single job in a process
+    of its own (for callers such as the Jupyter server that must not become a grading
+    worker: a worker reaps and kills the processes it did not start itself)."""
     if scheduler:
         return run_dask(tasks, scheduler, jobs)
-    if jobs <= 1:
+    if jobs <= 1 and not isolate:
         return run_serial(tasks)
-    return run_pool(tasks, jobs)
+    return run_pool(tasks, max(1, jobs))

@@ -7,8 +7,9 @@ import sys
 import time
 from pathlib import Path
 
-from . import course, report
+from . import class_report, course, report
 from .limits import Limits
+from .problems import escape
 
 SAMPLES_DIR = Path(__file__).resolve().parent / "samples"
 
@@ -100,6 +101,7 @@ def _run_grading(args, submissions, out, jobs):
         redact_hidden=not args.show_hidden,
         force=args.force,
         assignments=args.assignment or None,
+        retry_failed=args.retry_failed,
     )
 
 
@@ -111,15 +113,35 @@ def _print_run(args, run, out: Path, jobs: int, elapsed: float) -> int:
         print("\nProblems by student:")
         print(problems)
     if run.skipped:
-        print(f"\n{len(run.skipped)} submission(s) already graded (resumed; --force regrades)")
+        print(
+            f"\n{len(run.skipped)} submission(s) already done (resumed: nothing changed; "
+            "--force regrades, --retry-failed grades the failed ones again)"
+        )
+    graded = sum(r.status == "graded" for r in run.results)
+    failed = [r for r in run.results if r.status != "graded"]
     backend = f"dask ({args.scheduler})" if args.scheduler else f"{jobs} job(s)"
     print(
-        f"\ngraded {len(run.results)} submission(s) in {elapsed:.1f} s with {backend}; "
-        f"sandbox: {'bubblewrap' if run.isolated else 'NONE (weaker isolation)'}"
+        f"\n{graded} of {len(run.results)} submission(s) graded in {elapsed:.1f} s with "
+        f"{backend}; sandbox: {'bubblewrap' if run.isolated else 'NONE (weaker isolation)'}"
     )
+    if run.unknown:
+        print(f"NOT GRADED: {len(run.unknown)} folder(s) are no assignment of this course:")
+        for entry in run.unknown:
+            print(f"    {escape(entry)}")
     print(f"gradebook: {run.db_url}\ngrades:    {run.csv_path}\nfeedback:  {out / 'feedback'}")
-    failed = [r for r in run.results if r.status != "graded"]
-    return 2 if failed and args.strict else 0
+    if run.report_path is not None:
+        print(f"class report: {run.report_path}")
+    print(
+        "next: nbgrader generate_feedback / release_feedback / export read these "
+        f"(run them with the course folder {out} as CourseDirectory.root)"
+    )
+    if (run.unknown or failed) and not args.lenient:
+        print(
+            "exit status 2: some submissions were not graded (--lenient exits 0 anyway)",
+            file=sys.stderr,
+        )
+        return 2
+    return 0
 
 
 def cmd_grade(args: argparse.Namespace) -> int:
@@ -311,7 +333,12 @@ def build_parser() -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=helptext)
         if name == "grade":
             p.add_argument("submissions", help="folder laid out <student>/<assignment>/*.ipynb")
-            p.add_argument("--out", default="graded", help="output folder (default: graded)")
+            p.add_argument(
+                "--out",
+                default=str(course.project_root()),
+                help="course folder to write the gradebook, autograded/ and feedback/ into, "
+                "where nbgrader reads them (default: this course, %(default)s)",
+            )
             p.set_defaults(func=cmd_grade)
         else:
             p.add_argument("--out", default="demo-output", help="output folder")
@@ -342,7 +369,15 @@ def build_parser() -> argparse.ArgumentParser:
             help="show hidden-test source and tracebacks in feedback",
         )
         p.add_argument(
-            "--strict", action="store_true", help="exit 2 when any submission could not be graded"
+            "--lenient",
+            action="store_true",
+            help="exit 0 even when a submission could not be graded or a folder is no "
+            "assignment (by default that exits 2, so that scripts notice)",
+        )
+        p.add_argument(
+            "--retry-failed",
+            action="store_true",
+            help="grade again the submissions a resumed run would skip because they failed",
         )
         _add_limit_options(p)
 
@@ -366,6 +401,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("assignment", nargs="*", help="assignment ids (default: all)")
     p.add_argument("--db", default=None, help="gradebook URL (default: sqlite:///gradebook.db)")
     p.set_defaults(func=cmd_gradebook)
+    class_report.add_parser(sub)
     return parser
 
 

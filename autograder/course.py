@@ -47,16 +47,24 @@ def assignment_ids(root: Path | None = None) -> list[str]:
     return sorted(p.name for p in src.iterdir() if p.is_dir() and any(p.glob("*.ipynb")))
 
 
-def load_course_config() -> Config:
-    """The course's ``nbgrader_config.py`` as a traitlets :class:`Config`."""
-    loader = PyFileConfigLoader(CONFIG_FILE.name, path=str(CONFIG_FILE.parent))
-    config = loader.load_config()
-    return config
+def config_file() -> Path:
+    """The course's ``nbgrader_config.py`` (of ``$CNN_COURSE_ROOT`` when it has one)."""
+    candidate = project_root() / CONFIG_FILE.name
+    return candidate if candidate.is_file() else CONFIG_FILE
 
 
-def course_config(course_root: Path, db_url: str | None = None, **extra: Config) -> Config:
+def load_course_config(path: Path | None = None) -> Config:
+    """The course's ``nbgrader_config.py`` (or the file ``path``) as a traitlets Config."""
+    path = Path(path) if path is not None else config_file()
+    loader = PyFileConfigLoader(path.name, path=str(path.parent))
+    return loader.load_config()
+
+
+def course_config(
+    course_root: Path, db_url: str | None = None, config_path: Path | None = None, **extra: Config
+) -> Config:
     """Course config pointed at ``course_root`` (a scratch course directory)."""
-    config = load_course_config()
+    config = load_course_config(config_path)
     config.CourseDirectory.root = str(course_root)
     config.CourseDirectory.db_url = db_url or f"sqlite:///{course_root / 'gradebook.db'}"
     config.Exchange.root = str(course_root / "exchange")

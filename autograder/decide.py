@@ -1,24 +1,25 @@
 """Decide a test cell's points in the grader's own process.
 
 For each check registered for the test cell (:mod:`cnncourse.checks.registry`) the grader
-first reads the student's source for imports and names its policy forbids (never running
-it), then draws its cases from a seed the kernel never sees, has the kernel run the
-function on them (:mod:`autograder.collect`) and compares what came back with its own
-oracles (:func:`cnncourse.checks.engine.check`). The cell earns its points only if every
-check passes; the message the student reads in the feedback is the grader's.
+first judges the library-call policy from what the function can reach in the notebook's
+code (:mod:`cnncourse.checks.policy`; never running it), then draws its cases from a seed the
+kernel never sees, has the kernel run the function on them (:mod:`autograder.collect`) and
+compares what came back with its own oracles (:func:`cnncourse.checks.engine.check`). The
+cell earns its points only if every check passes; the message the student reads in the
+feedback is the grader's.
 """
 
 from __future__ import annotations
 
-import ast
 from dataclasses import dataclass, field
 
 from nbformat import NotebookNode
 
 from cnncourse.checks import registry
 from cnncourse.checks.engine import FORBIDDEN, Runner, Spec, check, derived_seed
+from cnncourse.checks.policy import function_uses
 
-from .policy import forbidden_uses
+from .problems import ProblemName
 
 
 @dataclass
@@ -47,35 +48,9 @@ class CellVerdict:
         ]
 
 
-def defining_sources(cells: list, function: str) -> list[str]:
-    """Sources of the student's solution cells that define ``function`` (def or class)."""
-    found = []
-    for cell in cells:
-        meta = cell.get("metadata", {}).get("nbgrader", {})
-        if cell.get("cell_type") != "code" or not meta.get("solution"):
-            continue
-        try:
-            tree = ast.parse(cell.get("source", ""))
-        except (SyntaxError, ValueError):
-            continue
-        names = {
-            node.name
-            for node in tree.body
-            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef)
-        }
-        if function in names:
-            found.append(cell.get("source", ""))
-    return found
-
-
 def static_violation(spec: Spec, cells: list) -> str:
-    """What the solution cells defining ``spec.target`` use against its policy ("" if none)."""
-    if not spec.forbidden:
-        return ""
-    uses: list[str] = []
-    for source in defining_sources(cells, spec.target):
-        uses += [u for u in forbidden_uses(source, spec.forbidden) if u not in uses]
-    return ", ".join(uses)
+    """What ``spec.target`` uses against its policy, as words ("" if nothing)."""
+    return ", ".join(function_uses(cells, spec.target, spec.forbidden))
 
 
 def decide_cell(
@@ -90,12 +65,23 @@ def decide_cell(
     specs = registry.specs_for_cell(notebook, grade_id)
     if specs is None:
         return CellVerdict(
-            grade_id, False, "NoTrustedCheck", f"the grader has no checks for {grade_id}"
+            grade_id,
+            False,
+            ProblemName.NO_TRUSTED_CHECK,
+            f"the grader has no checks for {grade_id}",
         )
     summary: list[str] = []
     passed_messages = []
+    position = next(
+        (
+            i
+            for i, cell in enumerate(cells)
+            if cell.get("metadata", {}).get("nbgrader", {}).get("grade_id") == grade_id
+        ),
+        len(cells),
+    )
     for spec in specs:
-        used = static_violation(spec, cells)
+        used = static_violation(spec, cells[:position])
         if used:
             return CellVerdict(
                 grade_id,

@@ -15,37 +15,67 @@ replayed, all within the notebook's deadline; the cell that caused it is reporte
 from __future__ import annotations
 
 import json
+import os
 import queue
 import subprocess
 import time
 from pathlib import Path
 
+import zmq
+from jupyter_client.asynchronous import AsyncKernelClient
 from jupyter_client.manager import AsyncKernelManager
 from jupyter_core.utils import ensure_async, run_sync
 from nbclient.client import NotebookClient
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
-from nbformat import NotebookNode
+from nbformat import NotebookNode, from_dict
 from nbgrader import utils
 from nbgrader.preprocessors import Execute
 from traitlets import Any, Bool, Dict, Unicode
 
-from cnncourse.checks.registry import notebook_policy
+from cnncourse.runtime import cpu_quota
 
-from .collect import KernelCalls, ProbeTimeout
+from . import cpu_share
+from .collect import ChannelFolder, KernelCalls, ProbeTimeout
 from .decide import CellVerdict, decide_cell
+from .intake import clean_strings
 from .limits import Limits
-from .problems import Problem
-from .sandbox import Sandbox, hidden_paths
+from .problems import Problem, ProblemName
+from .sandbox import KernelView, Sandbox
 from .watchdog import Watchdog
 
 # iopub messages that carry no output (never counted against the output limits)
 _NOT_OUTPUT = {"status", "execute_input"}
 
 
+class OutputFlood(Exception):
+    """The kernel printed more than the limits allow while the grader waited for a reply."""
+
+
+_SOCKET_TYPES = {"shell": zmq.DEALER, "stdin": zmq.DEALER, "control": zmq.DEALER, "hb": zmq.REQ}
+
+
+class BoundedKernelClient(AsyncKernelClient):
+    """A kernel client whose sockets refuse any message larger than ``max_message_bytes``
+    (ZeroMQ drops such a peer before the grader holds the message in memory)."""
+
+    max_message_bytes = 32 * 2**20
+
+    def _create_connected_socket(self, channel: str, identity: bytes | None = None):
+        url = self._make_url(channel)
+        sock = self.context.socket(zmq.SUB if channel == "iopub" else _SOCKET_TYPES[channel])
+        sock.linger = 1000
+        sock.setsockopt(zmq.MAXMSGSIZE, int(self.max_message_bytes))
+        if identity:
+            sock.identity = identity
+        sock.connect(url)
+        return sock
+
+
 class SandboxedKernelManager(AsyncKernelManager):
     """A kernel manager whose kernel command is wrapped by a :class:`Sandbox`."""
 
     sandbox = Any(None, allow_none=True)
+    client_class = "autograder.execute.BoundedKernelClient"
 
     def format_kernel_cmd(self, extra_arguments=None):
         cmd = super().format_kernel_cmd(extra_arguments)
@@ -73,6 +103,7 @@ class SandboxedExecute(Execute):
     secret = Unicode("", help="Seeds the grader's cases (never sent to the kernel).").tag(
         config=True
     )
+    data_dir = Unicode("", help="The digits the kernel may train on (read-only).").tag(config=True)
 
     # A cell over its time limit raises CellTimeoutError and the kernel is restarted
     # without it. nbgrader's default (interrupt, write an error output, go on) would send
@@ -90,26 +121,32 @@ class SandboxedExecute(Execute):
     def _limits(self) -> Limits:
         return Limits(**self.limits)
 
-    @property
-    def channel_dir(self) -> Path:
-        return Path(self.runtime_dir) / "channel"
-
     def create_kernel_manager(self):
         km = super().create_kernel_manager()
-        runtime = Path(self.runtime_dir)
-        runtime.mkdir(parents=True, exist_ok=True)
-        self.channel_dir.mkdir(exist_ok=True)
-        km.sandbox = Sandbox(
-            workdir=Path(self.workdir),
-            runtime_dir=runtime,
-            limits=self._limits,
-            bwrap=self.bwrap or None,
-            hidden=hidden_paths(notebook_policy(self._notebook)),
+        limits = self._limits
+        BoundedKernelClient.max_message_bytes = (
+            max(limits.result_mb, 2 * limits.notebook_output_kb // 1024, 16) * 2**20
         )
+        box = Sandbox(
+            workdir=Path(self.workdir),
+            runtime_dir=Path(self.runtime_dir),
+            limits=limits,
+            bwrap=self.bwrap or None,
+            view=KernelView.for_notebook(self._notebook),
+            data_dir=Path(self.data_dir) if self.data_dir else None,
+        )
+        box.prepare()
+        # Each kernel gets the CPU share of one grading job (the threads it is told to use).
+        threads = int(os.environ.get("CNN_COURSE_THREADS", "0") or 0) or cpu_quota()
+        box.cpu_share = cpu_share.create(float(threads))
+        self._shares.append(box.cpu_share)
+        if self._channel is None:
+            self._channel = ChannelFolder(box.channel_dir)
+        km.sandbox = box
         # Unix sockets: the kernel has no network namespace, so TCP would not reach it.
         km.transport = "ipc"
-        km.ip = str(runtime / "kernel-ipc")
-        km.connection_file = str(runtime / "kernel.json")
+        km.ip = str(box.ipc_dir / "kernel")
+        km.connection_file = str(box.connection_file)
         return km
 
     async def async_start_new_kernel(self, **kwargs):
@@ -125,17 +162,39 @@ class SandboxedExecute(Execute):
     start_new_kernel = run_sync(async_start_new_kernel)
 
     # -- silent requests (replays and the grader's calls) --------------------------------
+    async def _drain_output(self) -> None:
+        """Read and drop what the kernel printed meanwhile (it must not pile up in the
+        grader). While a test cell's checks run (``self._request_output`` is not None) it
+        counts against that cell's output limit, like any cell's output; a replay's output
+        was counted when the cell first ran."""
+        cap = self._limits.output_kb * 1024
+        while True:
+            try:
+                msg = await ensure_async(self.kc.iopub_channel.get_msg(timeout=0))
+            except queue.Empty:
+                return
+            if msg.get("msg_type") in _NOT_OUTPUT or self._request_output is None:
+                continue
+            self._request_output += len(json.dumps(msg.get("content", {}), default=str))
+            if self._request_output > cap:
+                raise OutputFlood(
+                    f"output over {self._limits.output_kb} KB for this cell, printed while "
+                    "the grader's checks ran"
+                )
+
     async def _async_silent(self, code: str, timeout: float) -> dict | None:
         """Run ``code`` without output or history; its reply, or None after ``timeout``."""
         msg_id = self.kc.execute(code, silent=True, store_history=False, allow_stdin=False)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
+            await self._drain_output()
             try:
-                msg = await ensure_async(self.kc.shell_channel.get_msg(timeout=0.5))
+                msg = await ensure_async(self.kc.shell_channel.get_msg(timeout=0.2))
             except queue.Empty:
                 await self._async_check_alive()  # raises DeadKernelError if it died
                 continue
             if msg["parent_header"].get("msg_id") == msg_id:
+                await self._drain_output()
                 return msg
         return None
 
@@ -163,7 +222,7 @@ class SandboxedExecute(Execute):
                 if over_cell
                 else f"{limits.notebook_output_kb} KB for the notebook"
             )
-            self._problem(cell_index, "OutputLimit", f"output over {where} was dropped")
+            self._problem(cell_index, ProblemName.OUTPUT_LIMIT, f"output over {where} was dropped")
             cell.outputs.append(
                 NotebookNode(
                     output_type="stream",
@@ -203,15 +262,24 @@ class SandboxedExecute(Execute):
         self._student = str(resources.get("nbgrader", {}).get("student", ""))
         self._deadline = time.monotonic() + limits.notebook_timeout_s
         self.peak_mb = 0.0
+        self._channel: ChannelFolder | None = None
+        self._shares: list = []
+        self._request_output: int | None = None  # bytes printed during a test cell's checks
         pending = [i for i, c in enumerate(self.nb.cells) if c.cell_type == "code"]
         done: list[int] = []  # cells that ran to the end: replayed after a restart
         restarts = 0
         while pending:
             if restarts > limits.max_restarts:
-                self._skip(pending, "KernelDied", f"not run: {limits.max_restarts} restarts used")
+                self._skip(
+                    pending,
+                    ProblemName.KERNEL_DIED,
+                    f"not run: {limits.max_restarts} restarts used",
+                )
                 break
             if self._remaining() <= 0:
-                self._skip(pending, "NotebookTimeLimit", "not run: the notebook used its time")
+                self._skip(
+                    pending, ProblemName.NOTEBOOK_TIME_LIMIT, "not run: the notebook used its time"
+                )
                 break
             restarts += 1
             self.km = None
@@ -227,7 +295,15 @@ class SandboxedExecute(Execute):
                 finally:
                     watchdog.stop()
                     self.peak_mb = max(self.peak_mb, watchdog.peak_mb)
+        if self._channel is not None:
+            self._channel.close()
+        for share in self._shares:
+            if share is not None:
+                share.remove()
         self.set_widgets_metadata()
+        for cell in self.nb.cells:  # what the kernel printed may hold text no file can
+            if cell.cell_type == "code" and cell.get("outputs"):
+                cell.outputs = [from_dict(clean_strings(dict(o))) for o in cell.outputs]
         resources["autograder_verdicts"] = self.verdicts
         if self.report_file:
             report = Path(self.report_file)
@@ -277,11 +353,13 @@ class SandboxedExecute(Execute):
             except DeadKernelError:
                 # The kernel dies when this cell runs again: keep it out of later replays.
                 done.remove(index)
-                self._problem(index, "KernelDied", "the kernel died replaying this cell")
+                self._problem(index, ProblemName.KERNEL_DIED, "the kernel died replaying this cell")
                 raise _Restart from None
             if reply is None:
                 done.remove(index)
-                self._problem(index, "CellTimeLimit", "replaying this cell ran out of time")
+                self._problem(
+                    index, ProblemName.CELL_TIME_LIMIT, "replaying this cell ran out of time"
+                )
                 raise _Restart
 
     def _run_pending(self, pending: list[int], done: list[int], watchdog: Watchdog) -> None:
@@ -290,7 +368,9 @@ class SandboxedExecute(Execute):
             index = pending[0]
             cell = self.nb.cells[index]
             if self._remaining() <= 0:
-                self._skip(pending, "NotebookTimeLimit", "not run: the notebook used its time")
+                self._skip(
+                    pending, ProblemName.NOTEBOOK_TIME_LIMIT, "not run: the notebook used its time"
+                )
                 return
             self.timeout = max(1, int(min(limits.cell_timeout_s, self._remaining())))
             try:
@@ -301,19 +381,26 @@ class SandboxedExecute(Execute):
             except DeadKernelError:
                 pending.pop(0)
                 problem = watchdog.problem or Problem(
-                    "KernelDied",
+                    ProblemName.KERNEL_DIED,
                     "the kernel exited while running this cell (os._exit, a crash, a limit)",
                 )
                 cell.outputs.append(_error_output(problem.name, problem.message))
                 self._problem(index, problem.name, problem.message)
                 self._fail_verdict(cell, problem)
                 raise _Restart from None
+            except OutputFlood as exc:
+                pending.pop(0)
+                watchdog.kill(Problem(ProblemName.OUTPUT_LIMIT, str(exc)))
+                cell.outputs = [_error_output(ProblemName.OUTPUT_LIMIT, str(exc))]
+                self._problem(index, ProblemName.OUTPUT_LIMIT, str(exc))
+                self._fail_verdict(cell, Problem(ProblemName.OUTPUT_LIMIT, str(exc)))
+                raise _Restart from None
             except ProbeTimeout as exc:
                 pending.pop(0)
                 message = f"the checks of this cell did not finish in time ({exc})"
-                cell.outputs = [_error_output("CellTimeLimit", message)]
-                self._problem(index, "CellTimeLimit", message)
-                self._fail_verdict(cell, Problem("CellTimeLimit", message))
+                cell.outputs = [_error_output(ProblemName.CELL_TIME_LIMIT, message)]
+                self._problem(index, ProblemName.CELL_TIME_LIMIT, message)
+                self._fail_verdict(cell, Problem(ProblemName.CELL_TIME_LIMIT, message))
                 raise _Restart from None
             except Exception as exc:  # over the cell's time, or no reply from the kernel
                 pending.pop(0)
@@ -321,8 +408,8 @@ class SandboxedExecute(Execute):
                     message = f"the cell ran for more than {self.timeout} s (the limit per cell)"
                 else:
                     message = f"no reply from the kernel ({type(exc).__name__})"
-                cell.outputs.append(_error_output("CellTimeLimit", message))
-                self._problem(index, "CellTimeLimit", message)
+                cell.outputs.append(_error_output(ProblemName.CELL_TIME_LIMIT, message))
+                self._problem(index, ProblemName.CELL_TIME_LIMIT, message)
                 raise _Restart from None
             pending.pop(0)
             if utils.is_grade(cell):
@@ -335,7 +422,9 @@ class SandboxedExecute(Execute):
                 raise _Restart
             if any(o.get("ename") == "MemoryError" for o in cell.get("outputs", [])):
                 self._problem(
-                    index, "MemoryLimit", f"MemoryError at the {limits.memory_mb} MB limit"
+                    index,
+                    ProblemName.MEMORY_LIMIT,
+                    f"MemoryError at the {limits.memory_mb} MB limit",
                 )
                 raise _Restart  # the memory may still be held: restart without this cell
             done.append(index)
@@ -348,21 +437,36 @@ class SandboxedExecute(Execute):
     def _decide(self, cell, index: int) -> None:
         grade_id = cell.metadata["nbgrader"]["grade_id"]
         deadline = time.monotonic() + min(self._limits.cell_timeout_s, self._remaining())
-        runner = KernelCalls(
-            self.silent, self.channel_dir, deadline, self._limits.result_mb * 2**20
-        )
+        assert self._channel is not None  # opened with the first kernel
+        runner = KernelCalls(self.silent, self._channel, deadline, self._limits.result_mb * 2**20)
+        self._request_output = 0
         try:
             verdict = decide_cell(
                 self._notebook, grade_id, self.nb.cells, runner, self.secret, self._student
             )
-        except (DeadKernelError, ProbeTimeout):
+        except (DeadKernelError, ProbeTimeout, OutputFlood):
             raise
+        except MemoryError:  # what the kernel sent could not be held: its problem alone
+            verdict = CellVerdict(
+                grade_id,
+                False,
+                ProblemName.RESULT_TOO_LARGE,
+                "the results of this cell's checks were too large to compare",
+            )
         except Exception as exc:  # a bug of the grader's: say so, never blame the student
             verdict = CellVerdict(
-                grade_id, False, "GraderError", f"the grader failed: {type(exc).__name__}: {exc}"
+                grade_id,
+                False,
+                ProblemName.GRADER_ERROR,
+                f"the grader failed: {type(exc).__name__}: {exc}",
             )
+        finally:
+            self._request_output = None
         self.verdicts[grade_id] = verdict
         cell.outputs = verdict.outputs()
         cell.execution_count = None
-        if not verdict.passed and verdict.problem not in ("CheckFailed", "MissingFunction"):
-            self._problem(index, verdict.problem, verdict.message.splitlines()[0][:300])
+        if not verdict.passed and verdict.problem not in (
+            ProblemName.CHECK_FAILED,
+            ProblemName.MISSING_FUNCTION,
+        ):
+            self._problem(index, verdict.problem, verdict.message.splitlines()[0])

@@ -11,12 +11,14 @@ listed, with a :class:`~autograder.problems.Problem`, so that the batch reports 
 
 from __future__ import annotations
 
+import hashlib
 import os
 import stat
+import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .problems import Problem
+from .problems import Problem, ProblemName
 
 LAYOUT = "<submissions>/<student>/<assignment>/<notebook>.ipynb"
 
@@ -46,6 +48,45 @@ def display_name(name: str) -> tuple[str, bool]:
     text = raw.decode("utf-8", errors="backslashreplace")
     clean = "".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode() for ch in text)
     return clean, clean != name
+
+
+def _fingerprint(name: str) -> str:
+    return hashlib.sha256(os.fsencode(name)).hexdigest()[:8]
+
+
+def student_id(name: str) -> tuple[str, bool]:
+    """The id a student folder is graded and recorded under, and whether it is odd.
+
+    Identity is the exact folder name (its bytes): an ordinary name (printable UTF-8 in NFC
+    form, no backslash) is its own id; any other name is shown escaped and followed by
+    ``~`` and a fingerprint of its bytes, so two names that differ in an invisible
+    character, or one that spells out another's escape (``a\\x07`` next to ``a`` + BEL),
+    stay two students with two visibly different ids.
+    """
+    shown, escaped = display_name(name)
+    ordinary = not escaped and "\\" not in name and unicodedata.normalize("NFC", name) == name
+    if ordinary:
+        return name, False
+    return f"{shown}~{_fingerprint(name)}", True
+
+
+def _disambiguate(found: list[Submission]) -> None:
+    """Ids that look alike (equal once Unicode compatibility forms are folded, e.g. a
+    ligature and its letters) get the fingerprint of their folder's bytes appended."""
+    groups: dict[tuple[str, str], set[str]] = {}
+    for sub in found:
+        key = (unicodedata.normalize("NFKC", sub.student), sub.assignment)
+        groups.setdefault(key, set()).add(sub.student)
+    clash = {student for ids in groups.values() if len(ids) > 1 for student in ids}
+    for sub in found:
+        if sub.student in clash and "~" not in sub.student:
+            sub.student = f"{sub.student}~{_fingerprint(sub.folder.parent.name)}"
+            sub.problems.append(
+                Problem(
+                    ProblemName.ODD_NAME,
+                    f"the folder name looks like another student's: graded as {sub.student}",
+                )
+            )
 
 
 def _entries(folder: Path) -> list[os.DirEntry]:
@@ -112,7 +153,7 @@ def find_submissions(
     for student_entry in _entries(root):
         if not _visible(student_entry):
             continue
-        student, odd_student = display_name(student_entry.name)
+        student, odd_student = student_id(student_entry.name)
         student_path = Path(student_entry.path)
         if student_entry.is_symlink():
             found.append(
@@ -120,7 +161,12 @@ def find_submissions(
                     student,
                     "?",
                     student_path,
-                    [Problem("UnsafeFile", f"the student folder {student!r} is a symbolic link")],
+                    [
+                        Problem(
+                            ProblemName.UNSAFE_FILE,
+                            f"the student folder {student!r} is a symbolic link",
+                        )
+                    ],
                 )
             )
             continue
@@ -134,7 +180,7 @@ def find_submissions(
                     student,
                     "?",
                     student_path,
-                    [Problem("UnsafeFile", f"cannot read the folder: {exc.strerror}")],
+                    [Problem(ProblemName.UNSAFE_FILE, f"cannot read the folder: {exc.strerror}")],
                 )
             )
             continue
@@ -148,7 +194,7 @@ def find_submissions(
             if odd_student or odd_assignment:
                 problems.append(
                     Problem(
-                        "OddName",
+                        ProblemName.ODD_NAME,
                         f"the folder name is not printable UTF-8: {student}/"
                         f"{assignment} (shown escaped)",
                     )
@@ -156,8 +202,10 @@ def find_submissions(
             if entry.is_symlink():
                 problems.append(
                     Problem(
-                        "UnsafeFile", f"the assignment folder {assignment!r} is a symbolic link"
+                        ProblemName.UNSAFE_FILE,
+                        f"the assignment folder {assignment!r} is a symbolic link",
                     )
                 )
             found.append(Submission(student, assignment, Path(entry.path), problems))
+    _disambiguate(found)
     return found

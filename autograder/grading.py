@@ -8,12 +8,16 @@
 4. record every result with one writer (:mod:`autograder.record`);
 5. report: ``grades.csv``, the summary table, the problems (:mod:`autograder.report`).
 
-Results go to ``out_dir``: ``gradebook.db`` (or ``--db``), ``autograded/``, ``feedback/``,
-``results/`` (the resume journal) and ``grades.csv``.
+Results go to ``out_dir``, laid out as nbgrader's course folder so that nbgrader's own
+commands and the Formgrader read them: ``gradebook.db`` (or ``--db``),
+``autograded/<student>/<assignment>/``, ``feedback/<student>/<assignment>/``, and the
+grader's own ``autograder-grades.csv`` and ``.autograder/`` (the resume journal and the
+grading secret; git-ignored, readable by the grader's user only).
 """
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import os
 import secrets
@@ -25,12 +29,18 @@ from tqdm.auto import tqdm
 
 from cnncourse.runtime import cpu_quota
 
-from . import backends, course, report
+from . import backends, class_report, course, report
 from .find import LayoutError, Submission, find_submissions
 from .intake import read_submission
 from .limits import Limits
-from .problems import Problem
-from .record import GradebookWriter, copy_assignments, default_db_url, normalize_db_url
+from .problems import Problem, ProblemName
+from .record import (
+    GradebookWriter,
+    copy_assignments,
+    default_db_url,
+    normalize_db_url,
+    state_dir,
+)
 from .release import generate_release
 from .sandbox import bwrap_path
 from .worker import GradeTask, SubmissionResult, expected_notebooks
@@ -46,10 +56,17 @@ class GradingRun:
     csv_path: Path
     isolated: bool
     skipped: list[str] = field(default_factory=list)
+    unknown: list[str] = field(default_factory=list)  # folders that are no assignment here
+    report_path: Path | None = None  # the class report (autograder.class_report)
 
     @property
     def table(self) -> str:
         return report.summary_table(self.results)
+
+    @property
+    def complete(self) -> bool:
+        """Every submission found was graded (none failed, no unknown assignment folder)."""
+        return not self.unknown and all(r.status == "graded" for r in self.results)
 
 
 _template_cache: dict[str, bytes] = {}
@@ -119,12 +136,12 @@ def default_jobs() -> int:
 
 def grading_secret(out_dir: Path) -> str:
     """The secret that seeds the grader's cases: ``$CNN_GRADER_SECRET``, else a random one
-    kept next to the gradebook (``out_dir/.grading-secret``) so that regrading repeats the
-    same cases. It is never sent to a kernel."""
+    kept with the journal (``out_dir/.autograder/grading-secret``, mode 600, git-ignored)
+    so that regrading repeats the same cases. It is never sent to a kernel."""
     value = os.environ.get("CNN_GRADER_SECRET")
     if value:
         return value
-    path = out_dir / ".grading-secret"
+    path = state_dir(out_dir) / "grading-secret"
     try:
         return path.read_text(encoding="ascii").strip()
     except OSError:
@@ -151,6 +168,10 @@ def grade_submissions(
     assignments: list[str] | None = None,
     progress: bool = True,
     sandbox: bool = True,
+    students: list[str] | None = None,
+    retry_failed: bool = False,
+    isolate_workers: bool = False,
+    write_class_report: bool = True,
 ) -> GradingRun:
     """Autograde every submission below ``submissions_dir`` into ``out_dir``.
 
@@ -159,6 +180,8 @@ def grade_submissions(
     """
     known = course.assignment_ids()
     subs = find_submissions(Path(submissions_dir), known, assignments)
+    if students is not None:
+        subs = [s for s in subs if s.student in students]
     if not subs:
         raise LayoutError(
             f"no submissions found in {submissions_dir}: expected "
@@ -186,16 +209,24 @@ def grade_submissions(
         copy_assignments(template, db_url)
     notebooks = {aid: expected_notebooks(template, aid) for aid in ids}
 
-    tasks, skipped = [], []
+    from cnncourse import data
+
+    training_digits, grading_digits = data.fast_subset_bytes(), data.grading_digits_bytes()
+    config_text = course.config_file().read_text(encoding="utf-8")
+    tasks, skipped, unknown = [], [], []
     for sub in subs:
         if sub.assignment not in known:
-            message = f"no solutions/{sub.assignment} in this course"
-            writer.record(_failed(sub, sub.problems + [Problem("UnknownAssignment", message)]))
+            close = difflib.get_close_matches(sub.assignment, known, n=1)
+            hint = f" (did you mean {close[0]}?)" if close else ""
+            message = f"{sub.assignment!r} is not an assignment of this course{hint}"
+            problem = Problem(ProblemName.UNKNOWN_ASSIGNMENT, message)
+            writer.record(_failed(sub, [*sub.problems, problem]))
+            unknown.append(f"{sub.student}/{sub.assignment}{hint}")
             continue
-        if not force and writer.is_done(sub.student, sub.assignment):
+        if not force and writer.is_done(sub.student, sub.assignment, retry_failed):
             skipped.append(f"{sub.student}/{sub.assignment}")
             continue
-        if any(p.name == "UnsafeFile" for p in sub.problems):
+        if any(p.name == ProblemName.UNSAFE_FILE for p in sub.problems):
             files, problems = {}, list(sub.problems)
         else:
             intake = read_submission(sub.folder, notebooks[sub.assignment], limits)
@@ -212,16 +243,32 @@ def grade_submissions(
                 bwrap=bwrap or "",
                 secret=secret,
                 problems=problems,
+                training_digits=training_digits,
+                grading_digits=grading_digits,
+                course_config=config_text,
             )
         )
     bar = tqdm(total=len(tasks), unit="submission", desc="grading", disable=not progress)
-    for result in backends.run(tasks, jobs=jobs, scheduler=scheduler):
+    for result in backends.run(tasks, jobs=jobs, scheduler=scheduler, isolate=isolate_workers):
         writer.record(result)
         bar.set_postfix_str(f"{result.student}/{result.assignment}: {result.score:g}")
         bar.update(1)
     bar.close()
     results = writer.load_results()
-    csv_path = report.write_csv(results, out_dir / "grades.csv")
+    csv_path = report.write_csv(results, out_dir / "autograder-grades.csv")
+    report_path = None
+    if write_class_report:
+        try:
+            report_path = class_report.build_report(results, out_dir, course.project_root())
+        except Exception as exc:  # the class report never fails a grading run
+            print(f"WARNING: the class report was not written: {type(exc).__name__}: {exc}")
     return GradingRun(
-        results, out_dir, db_url, csv_path, isolated=bwrap is not None, skipped=skipped
+        results,
+        out_dir,
+        db_url,
+        csv_path,
+        isolated=bwrap is not None,
+        skipped=skipped,
+        unknown=unknown,
+        report_path=report_path,
     )

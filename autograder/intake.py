@@ -25,7 +25,7 @@ from pathlib import Path
 from .collect import read_regular_file
 from .find import display_name
 from .limits import Limits
-from .problems import Problem
+from .problems import Problem, ProblemName
 
 MAX_FILES = 1000
 MAX_SUBMISSION_MB = 200
@@ -40,7 +40,7 @@ class Intake:
 
     @property
     def refused(self) -> bool:
-        return any(p.name == "UnsafeFile" for p in self.problems)
+        return any(p.name == ProblemName.UNSAFE_FILE for p in self.problems)
 
 
 def _kind(mode: int) -> str:
@@ -64,7 +64,9 @@ def _walk(folder: Path, intake: Intake, limits: Limits) -> None:
             with os.scandir(path) as it:
                 entries = sorted(it, key=lambda e: e.name)
         except OSError as exc:
-            intake.problems.append(Problem("UnsafeFile", f"cannot read {prefix or '.'}: {exc}"))
+            intake.problems.append(
+                Problem(ProblemName.UNSAFE_FILE, f"cannot read {prefix or '.'}: {exc}")
+            )
             return
         for entry in entries:
             if entry.name.startswith("."):
@@ -74,23 +76,33 @@ def _walk(folder: Path, intake: Intake, limits: Limits) -> None:
             try:
                 mode = entry.stat(follow_symlinks=False).st_mode
             except OSError as exc:
-                intake.problems.append(Problem("UnsafeFile", f"cannot read {shown!r}: {exc}"))
+                intake.problems.append(
+                    Problem(ProblemName.UNSAFE_FILE, f"cannot read {shown!r}: {exc}")
+                )
                 return
             if stat.S_ISDIR(mode):
                 stack.append((Path(entry.path), rel + "/"))
                 continue
             if not stat.S_ISREG(mode):
                 intake.problems.append(
-                    Problem("UnsafeFile", f"{shown!r} is {_kind(mode)}: the submission is refused")
+                    Problem(
+                        ProblemName.UNSAFE_FILE,
+                        f"{shown!r} is {_kind(mode)}: the submission is refused",
+                    )
                 )
                 return
             if odd:
                 intake.problems.append(
-                    Problem("OddName", f"a file name is not printable UTF-8: {shown} (skipped)")
+                    Problem(
+                        ProblemName.ODD_NAME,
+                        f"a file name is not printable UTF-8: {shown} (skipped)",
+                    )
                 )
                 continue
             if len(intake.files) >= MAX_FILES:
-                intake.problems.append(Problem("UnsafeFile", f"more than {MAX_FILES} files"))
+                intake.problems.append(
+                    Problem(ProblemName.UNSAFE_FILE, f"more than {MAX_FILES} files")
+                )
                 return
             cap = limits.notebook_mb * 2**20 if rel.endswith(".ipynb") else 100 * 2**20
             try:
@@ -98,21 +110,59 @@ def _walk(folder: Path, intake: Intake, limits: Limits) -> None:
             except OverflowError:
                 intake.problems.append(
                     Problem(
-                        "NotebookTooLarge" if rel.endswith(".ipynb") else "UnsafeFile",
+                        ProblemName.NOTEBOOK_TOO_LARGE
+                        if rel.endswith(".ipynb")
+                        else ProblemName.UNSAFE_FILE,
                         f"{shown!r} is larger than {cap // 2**20} MB (not read)",
                     )
                 )
                 continue
             except OSError as exc:
-                intake.problems.append(Problem("UnsafeFile", f"cannot read {shown!r}: {exc}"))
+                intake.problems.append(
+                    Problem(ProblemName.UNSAFE_FILE, f"cannot read {shown!r}: {exc}")
+                )
                 return
             total += len(data)
             if total > MAX_SUBMISSION_MB * 2**20:
                 intake.problems.append(
-                    Problem("UnsafeFile", f"the submission is larger than {MAX_SUBMISSION_MB} MB")
+                    Problem(
+                        ProblemName.UNSAFE_FILE,
+                        f"the submission is larger than {MAX_SUBMISSION_MB} MB",
+                    )
                 )
                 return
             intake.files[rel] = data
+
+
+def clean_text(text: str) -> str:
+    """``text`` with what UTF-8 files cannot hold replaced by U+FFFD: lone surrogates (a
+    notebook's JSON may spell them as escapes) and NUL characters."""
+    if text.isascii() and "\x00" not in text:
+        return text
+    return (
+        text.encode("utf-16", "surrogatepass").decode("utf-16", "replace").replace("\x00", "\ufffd")
+    )
+
+
+def clean_strings(value):
+    """Every string inside ``value`` (dicts, lists) passed through :func:`clean_text`."""
+    if isinstance(value, str):
+        return clean_text(value)
+    if isinstance(value, list):
+        return [clean_strings(v) for v in value]
+    if isinstance(value, dict):
+        return {clean_text(k): clean_strings(v) for k, v in value.items()}
+    return value
+
+
+def _cleaned(data: bytes) -> bytes:
+    """A notebook's bytes with every string cleaned (see :func:`clean_text`), so that any
+    text a notebook holds can be graded, written and rendered."""
+    raw = json.loads(data.decode("utf-8"))
+    cleaned = clean_strings(raw)
+    if cleaned == raw:
+        return data
+    return json.dumps(cleaned, ensure_ascii=False).encode("utf-8")
 
 
 def notebook_problem(data: bytes, limits: Limits, name: str) -> Problem | None:
@@ -123,22 +173,25 @@ def notebook_problem(data: bytes, limits: Limits, name: str) -> Problem | None:
         raw = json.loads(data.decode("utf-8"))
     except (UnicodeDecodeError, ValueError, RecursionError) as exc:
         return Problem(
-            "BrokenNotebook",
+            ProblemName.BROKEN_NOTEBOOK,
             f"{name} is not a valid notebook ({type(exc).__name__}: {str(exc)[:120]}) (0)",
         )
     if not isinstance(raw, dict):
-        return Problem("BrokenNotebook", f"{name} is not a valid notebook (not a JSON object) (0)")
+        return Problem(
+            ProblemName.BROKEN_NOTEBOOK, f"{name} is not a valid notebook (not a JSON object) (0)"
+        )
     cells = raw.get("cells")
     if isinstance(cells, list) and len(cells) > limits.max_cells:
         return Problem(
-            "NotebookTooLarge", f"{name} has {len(cells)} cells (limit {limits.max_cells}) (0)"
+            ProblemName.NOTEBOOK_TOO_LARGE,
+            f"{name} has {len(cells)} cells (limit {limits.max_cells}) (0)",
         )
     try:
         nb = nbformat.reads(data.decode("utf-8"), as_version=4)
         nbformat.validate(nb)
     except Exception as exc:  # schema errors, old formats nbformat cannot convert
         return Problem(
-            "BrokenNotebook",
+            ProblemName.BROKEN_NOTEBOOK,
             f"{name} is not a valid notebook ({type(exc).__name__}: {str(exc)[:120]}) (0)",
         )
     return None
@@ -160,7 +213,7 @@ def read_submission(folder: Path, expected: list[str], limits: Limits) -> Intake
         intake.files[missing[0]] = intake.files.pop(others[0])
         intake.problems.append(
             Problem(
-                "RenamedNotebook",
+                ProblemName.RENAMED_NOTEBOOK,
                 f"graded {others[0]!r} as {missing[0]} (the only notebook of this assignment "
                 "under another name)",
             )
@@ -168,11 +221,18 @@ def read_submission(folder: Path, expected: list[str], limits: Limits) -> Intake
         missing = []
     for name in missing:
         found = f"; found {', '.join(repr(o) for o in others)}" if others else ""
-        intake.problems.append(Problem("MissingNotebook", f"{name} was not submitted (0){found}"))
+        intake.problems.append(
+            Problem(ProblemName.MISSING_NOTEBOOK, f"{name} was not submitted (0){found}")
+        )
+    for name in others:  # named in the problem above; never graded as some other notebook
+        if name in intake.files and name not in wanted:
+            del intake.files[name]
     for name in wanted:
         if name in intake.files:
             problem = notebook_problem(intake.files[name], limits, name)
             if problem is not None:
                 intake.problems.append(problem)
                 del intake.files[name]
+            else:
+                intake.files[name] = _cleaned(intake.files[name])
     return intake

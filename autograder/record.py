@@ -2,13 +2,18 @@
 
 Workers grade into private scratch gradebooks; only this process writes the class
 gradebook (SQLite by default, or any SQLAlchemy URL nbgrader accepts, e.g. PostgreSQL).
-Each finished submission is committed, then journalled in ``results/`` (one JSON file per
-submission, named by a hash of student and assignment so that any folder name works) so
-that a batch killed midway resumes where it stopped, without duplicates.
+It writes where nbgrader reads: scores into the gradebook, ``autograded/<student>/<assignment>/``
+and ``feedback/<student>/<assignment>/`` (with their ``timestamp.txt``), so that nbgrader's
+``generate_feedback``, ``release_feedback``, ``export`` and the Formgrader work on what it
+graded. Each finished submission is committed, then journalled in ``.autograder/results/``
+(one JSON file per submission, named by a hash of student and assignment so that any folder
+name works) so that a batch killed midway resumes where it stopped, without duplicates.
+``.autograder/`` (the journal, the grading secret) is never committed (``.gitignore``).
 """
 
 from __future__ import annotations
 
+import datetime
 import hashlib
 import json
 import os
@@ -19,9 +24,26 @@ import warnings
 from pathlib import Path
 
 from nbgrader.api import Gradebook
+from nbgrader.utils import parse_utc
 from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError, SAWarning
 
 from .worker import SubmissionResult
+
+STATE_DIR = ".autograder"  # the journal and the grading secret, next to the gradebook
+
+
+def state_dir(out_dir: Path) -> Path:
+    """``out_dir/.autograder``, private to the grader's user."""
+    folder = Path(out_dir) / STATE_DIR
+    folder.mkdir(parents=True, exist_ok=True)
+    os.chmod(folder, 0o700)
+    return folder
+
+
+def nbgrader_timestamp(when: datetime.datetime | None = None) -> str:
+    """A time as nbgrader writes ``timestamp.txt`` (``2026-12-06 11:30:00.000000 UTC``)."""
+    when = when or datetime.datetime.now(datetime.UTC)
+    return when.strftime("%Y-%m-%d %H:%M:%S.%f UTC")
 
 
 def copy_assignments(template_db: bytes, db_url: str, attempts: int = 6) -> None:
@@ -78,8 +100,8 @@ class GradebookWriter:
 
     def __init__(self, db_url: str, out_dir: Path):
         self.db_url = db_url
-        self.out_dir = out_dir
-        self.results_dir = out_dir / "results"
+        self.out_dir = Path(out_dir)
+        self.results_dir = state_dir(self.out_dir) / "results"
         self.results_dir.mkdir(parents=True, exist_ok=True)
 
     def journal_path(self, student: str, assignment: str) -> Path:
@@ -88,23 +110,29 @@ class GradebookWriter:
         prefix = "".join(c if c.isalnum() or c in "-_" else "_" for c in student)[:40]
         return self.results_dir / f"{prefix}__{digest}.json"
 
-    def is_done(self, student: str, assignment: str) -> bool:
+    def is_done(self, student: str, assignment: str, retry_failed: bool = False) -> bool:
+        """Whether the journal holds a final outcome for this submission: graded, or failed
+        (unless ``retry_failed``), so that a resumed run never changes a grade."""
         path = self.journal_path(student, assignment)
         if not path.exists():
             return False
         try:
-            return json.loads(path.read_text(encoding="utf-8"))["status"] == "graded"
+            status = json.loads(path.read_text(encoding="utf-8"))["status"]
         except (ValueError, KeyError):
             return False  # a torn journal entry: grade again
+        return status == "graded" or (status == "failed" and not retry_failed)
 
     def record(self, result: SubmissionResult) -> None:
         """Write scores (graded results only), autograded notebooks, feedback, journal."""
         if result.status == "graded":
+            timestamp = result.timestamp or nbgrader_timestamp()
             with warnings.catch_warnings(), Gradebook(self.db_url) as gb:
                 # nbgrader's own session handling emits SQLAlchemy autoflush warnings here.
                 warnings.simplefilter("ignore", SAWarning)
                 gb.update_or_create_student(result.student)
-                gb.update_or_create_submission(result.assignment, result.student)
+                gb.update_or_create_submission(
+                    result.assignment, result.student, timestamp=_parsed(timestamp)
+                )
                 for cell in result.cells:
                     grade = gb.find_grade(
                         cell.grade_id, cell.notebook, result.assignment, result.student
@@ -117,6 +145,8 @@ class GradebookWriter:
                 folder.mkdir(parents=True, exist_ok=True)
                 for name, text in files.items():
                     (folder / name).write_text(text, encoding="utf-8")
+                # nbgrader's release_feedback and the Formgrader read it next to the files
+                (folder / "timestamp.txt").write_text(timestamp, encoding="utf-8")
         payload = result.to_json()
         payload.pop("autograded")
         payload.pop("feedback")
@@ -138,6 +168,13 @@ class GradebookWriter:
             except (OSError, ValueError, TypeError, KeyError):
                 continue  # a torn or foreign file: that submission is graded again
         return results
+
+
+def _parsed(timestamp: str) -> datetime.datetime | None:
+    try:
+        return parse_utc(timestamp)
+    except (ValueError, TypeError, OverflowError):
+        return None
 
 
 def normalize_db_url(url: str) -> str:

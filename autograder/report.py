@@ -4,16 +4,21 @@ from __future__ import annotations
 
 import csv
 import os
+import textwrap
 from pathlib import Path
 
+from .problems import escape, render
 from .worker import SubmissionResult
 
 CSV_FIELDS = ["student", "assignment", "status", "score", "max_score", "problems"]
+# Spreadsheet programs run a cell that starts with one of these as a formula.
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
-def _one_line(text: str, limit: int) -> str:
-    line = text.splitlines()[0] if text else ""
-    return line[:limit]
+def csv_cell(text: str) -> str:
+    """``text`` safe for a CSV cell: escaped, on one line, never read as a formula."""
+    value = " / ".join(line.strip() for line in escape(text).splitlines() if line.strip())
+    return "'" + value if value.startswith(_FORMULA_START) else value
 
 
 def write_csv(results: list[SubmissionResult], path: Path) -> Path:
@@ -31,12 +36,13 @@ def write_csv(results: list[SubmissionResult], path: Path) -> Path:
         for r in rows:
             writer.writerow(
                 {
-                    "student": r.student,
-                    "assignment": r.assignment,
+                    "student": csv_cell(r.student),
+                    "assignment": csv_cell(r.assignment),
                     "status": r.status,
                     "score": f"{r.score:g}",
                     "max_score": f"{r.max_score:g}",
-                    "problems": " | ".join(_one_line(str(p), 200) for p in r.problems),
+                    # whole messages: a spreadsheet cell holds them, nothing is cut
+                    "problems": " | ".join(csv_cell(render(p)) for p in r.problems),
                 }
             )
     tmp.replace(path)
@@ -50,11 +56,17 @@ def summary_table(results: list[SubmissionResult]) -> str:
         failed = [c for c in r.cells if c.score < c.max_score]
         note = ""
         if r.problems:
-            note = _one_line(str(r.problems[0]), 70)
+            more = f" (+{len(r.problems) - 1} more)" if len(r.problems) > 1 else ""
+            note = render(r.problems[0], width=70 - len(more)) + more
         elif failed:
-            note = ("lost: " + ", ".join(c.grade_id for c in failed))[:70]
-        student = r.student if len(r.student) <= 40 else r.student[:37] + "..."
-        rows.append((student, r.assignment, f"{r.score:g} / {r.max_score:g}", r.status, note))
+            note = textwrap.shorten(
+                "lost: " + ", ".join(c.grade_id for c in failed), width=70, placeholder=" ..."
+            )
+        student = escape(r.student)
+        student = student if len(student) <= 40 else student[:37] + "..."
+        rows.append(
+            (student, escape(r.assignment), f"{r.score:g} / {r.max_score:g}", r.status, note)
+        )
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     lines = []
     for n, row in enumerate(rows):
@@ -69,6 +81,10 @@ def failures(results: list[SubmissionResult]) -> str:
     lines = []
     for r in sorted(results, key=lambda r: (r.student, r.assignment)):
         if r.status != "graded" or r.problems:
-            lines.append(f"{r.student} / {r.assignment} ({r.status}):")
-            lines += [f"    - {_one_line(str(p), 160)}" for p in r.problems]
+            lines.append(f"{escape(r.student)} / {escape(r.assignment)} ({r.status}):")
+            for problem in r.problems:
+                text = " ".join(render(problem).split())  # whole, wrapped at word boundaries
+                lines += textwrap.wrap(
+                    text, width=100, initial_indent="    - ", subsequent_indent="      "
+                )
     return "\n".join(lines)

@@ -2,20 +2,30 @@
 
 With bubblewrap (``bwrap``) the kernel sees:
 
-* the system and the Python environment, read-only, minus the packages its notebook's
-  library-call policy forbids (hidden under empty folders, e.g. ``torch`` for the numpy
-  assignments);
-* the course's helper package ``cnncourse`` and its data, read-only, minus the reference
-  code students must not call (``cnncourse/checks``, ``cnncourse/oracles.py``), and nothing
-  else of the project: no ``autograder/``, ``solutions/``, samples, fixtures or tests;
-* its working folder holding only the student's own files, a private ``/tmp`` and home,
-  all in size-limited memory file systems;
-* the runtime folder it shares with the grader (sockets and the result channel).
+* the system, read-only, with every Python package folder but the environment's own hidden
+  (the base interpreter's site-packages, Debian's dist-packages);
+* of the environment's ``site-packages``, only the distributions its notebook may use
+  (:mod:`autograder.python_view`): a library that holds a ready-made answer (SciPy, PyTorch,
+  TensorFlow, JAX for the numpy assignments) is *absent*, not watched;
+* of the course's helper package, only the modules its notebook may import (set-up, data,
+  figures; see :func:`cnncourse.checks.registry.kernel_imports`): never the checks, the
+  oracles or a module that implements a graded function, and nothing else of the project
+  (no ``autograder/``, ``solutions/``, samples, fixtures or tests);
+* the digits it may train on (the fast-mode subset of MNIST, a folder the grader prepared;
+  never the digits the grader measures accuracy on);
+* its working folder holding only the student's own files, a private ``/tmp`` and home, all
+  in size-limited memory file systems;
+* two folders it shares with the grader: ``ipc`` (the kernel's sockets) and ``channel``
+  (requests and results). They are mount points inside the sandbox, so the kernel can add
+  entries to them but cannot replace or move them, and the grader touches their entries only
+  through file descriptors it opened itself (:mod:`autograder.collect`).
 
-It has no network (it talks to the grader over Unix sockets) and its own process
-namespace, so killing the sandbox kills everything it started. bubblewrap itself starts
-with a clean environment: nothing of the grader's environment (a database URL, a secret)
-is visible anywhere inside, not even in ``/proc/1/environ``.
+It runs as an unprivileged user (uid 65534 in its own user namespace, no capabilities), with
+no network (it talks to the grader over Unix sockets), its own process namespace (killing the
+sandbox kills everything it started) and, where the grader may create one, a control group
+with its CPU share (:mod:`autograder.cpu_share`). bubblewrap itself starts with a clean
+environment: nothing of the grader's environment (a database URL, a secret) is visible
+anywhere inside, not even in ``/proc/1/environ``.
 
 Without bubblewrap the kernel still runs with the resource limits in its own working
 folder, but it can read anything the grader's user can: the grader says so loudly.
@@ -23,7 +33,6 @@ folder, but it can read anything the grader's user can: the grader says so loudl
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import shutil
 import subprocess
@@ -31,6 +40,8 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from . import python_view
+from .cpu_share import CpuShare
 from .limits import Limits
 
 # The only environment variables a kernel gets (everything else is dropped).
@@ -50,9 +61,11 @@ _ENV_KEEP = (
     "CNN_COURSE_FAST",
     "CNN_COURSE_THREADS",
 )
-
-# Reference code of the helper package that a graded function must never be able to call.
-COURSE_REFERENCE = ("checks", "oracles.py")
+# Where the training digits appear inside the sandbox (cnncourse.data reads DATA_DIR_ENV).
+SANDBOX_DATA_DIR = "/cnn-course-data"
+DATA_DIR_ENV = "CNN_COURSE_DATA_DIR"
+# The unprivileged user a kernel runs as inside its user namespace ("nobody").
+KERNEL_UID = 65534
 
 
 def bwrap_path() -> str | None:
@@ -63,70 +76,93 @@ def bwrap_path() -> str | None:
     if path is None:
         return None
     probe = subprocess.run(
-        [path, "--ro-bind", "/", "/", "--unshare-all", "--die-with-parent", "true"],
+        [path, "--ro-bind", "/", "/", "--unshare-all", "--unshare-user", "--die-with-parent"]
+        + ["--uid", str(KERNEL_UID), "--gid", str(KERNEL_UID), "true"],
         capture_output=True,
         timeout=20,
     )
     return path if probe.returncode == 0 else None
 
 
-def package_dir(name: str) -> Path | None:
-    """Folder of an installed package (None when it is not installed)."""
-    try:
-        spec = importlib.util.find_spec(name)
-    except (ImportError, ValueError):
-        return None
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    return Path(list(spec.submodule_search_locations)[0]).resolve()
-
-
-def hidden_paths(policy: tuple[str, ...]) -> list[Path]:
-    """What the sandbox hides for a notebook whose graded functions follow ``policy``."""
-    from cnncourse.checks.channel import POLICY_MODULES
-
-    hidden: list[Path] = []
-    for name in policy:
-        for module in POLICY_MODULES.get(name, ()):
-            if module == "cnncourse":
-                continue  # the notebook needs the helpers: only the reference code goes
-            folder = package_dir(module)
-            if folder is not None:
-                hidden.append(folder)
-    return hidden
-
-
-def _course_dir() -> Path:
+def course_dir() -> Path:
+    """The helper package's folder as Python imports it (an editable install points at the
+    checkout, a wheel at site-packages)."""
     import cnncourse
 
     return Path(cnncourse.__file__).resolve().parent
 
 
-def _readonly_paths() -> list[Path]:
-    """System and Python paths the kernel must read, plus the helper package and data."""
+def _system_paths() -> list[Path]:
+    """System folders the kernel reads (Python's own install among them), read-only."""
     paths = [Path(p) for p in ("/usr", "/bin", "/sbin", "/lib", "/lib64", "/lib32", "/etc")]
     for prefix in {sys.prefix, sys.base_prefix, sys.exec_prefix}:
         paths.append(Path(prefix))
-    course = _course_dir()
-    # The package as Python imports it (an editable install points at its checkout), and
-    # the bundled data next to it; never the rest of the project.
-    paths += [course, course.parent / "data"]
+    # package folders outside the prefixes (their allowed entries are bound one by one)
+    paths += [p for p in python_view.site_packages() if not any(p.is_relative_to(q) for q in paths)]
     return [p for p in paths if p.exists()]
 
 
 @dataclass
+class KernelView:
+    """What a kernel may import: framework distributions (with what they need) and helper
+    modules of the course (file names without ``.py``)."""
+
+    libraries: tuple[str, ...] = ()
+    course_modules: tuple[str, ...] = ("__init__", "runtime", "data", "plots", "testing")
+
+    @classmethod
+    def for_notebook(cls, notebook: str) -> KernelView:
+        from cnncourse.checks.registry import kernel_imports
+
+        libraries, modules = kernel_imports(notebook)
+        return cls(tuple(libraries), tuple(modules))
+
+    def site_entries(self) -> tuple[Path, ...]:
+        return python_view.site_entries(self.libraries)
+
+    def course_files(self) -> list[Path]:
+        folder = course_dir()
+        files = [folder / f"{name}.py" for name in self.course_modules]
+        return [f for f in files if f.is_file()]
+
+
+@dataclass
 class Sandbox:
-    """How to wrap a kernel command. ``workdir`` holds the student's own files."""
+    """How to wrap a kernel command. ``workdir`` holds the student's own files;
+    ``runtime_dir`` holds what the grader and the kernel share (see :meth:`shared`)."""
 
     workdir: Path
     runtime_dir: Path
     limits: Limits = field(default_factory=Limits)
     bwrap: str | None = None
-    hidden: list[Path] = field(default_factory=list)
+    view: KernelView = field(default_factory=KernelView)
+    data_dir: Path | None = None  # the digits the kernel may train on (read-only)
+    cpu_share: CpuShare | None = None
     isolated: bool = field(init=False, default=False)
 
     def __post_init__(self) -> None:
         self.isolated = self.bwrap is not None
+
+    @property
+    def ipc_dir(self) -> Path:
+        return self.runtime_dir / "ipc"
+
+    @property
+    def channel_dir(self) -> Path:
+        return self.runtime_dir / "channel"
+
+    @property
+    def connection_file(self) -> Path:
+        return self.runtime_dir / "kernel.json"
+
+    def prepare(self) -> None:
+        """Create the shared folders (owned by the grader; the kernel adds entries only)."""
+        self.runtime_dir.mkdir(parents=True, exist_ok=True)
+        for folder in (self.ipc_dir, self.channel_dir):
+            folder.mkdir(exist_ok=True)
+            # the kernel's unprivileged user maps to the grader's user outside, so plain
+            # owner permissions suffice; nobody else on the host may look in
+            os.chmod(folder, 0o700)
 
     def environment(self) -> dict[str, str]:
         """The kernel's whole environment."""
@@ -146,24 +182,61 @@ class Sandbox:
             PYTHONNOUSERSITE="1",
             PYTHONDONTWRITEBYTECODE="1",
         )
+        if self.data_dir is not None:
+            env[DATA_DIR_ENV] = SANDBOX_DATA_DIR if self.bwrap else str(self.data_dir)
         return env
 
     def writable_places(self) -> tuple[list[Path], list[str]]:
-        """Where the kernel can write, for the watchdog's disk limit: folders of the host
-        (the runtime folder holds home and /tmp without bubblewrap), and the sandbox's own
-        memory file systems (measured from inside, through ``/proc/PID/root``)."""
+        """Where the kernel can write, for the watchdog's disk limit: folders of the host,
+        and the sandbox's own memory file systems (measured from inside, through
+        ``/proc/PID/root``)."""
         if self.bwrap:
-            return [self.runtime_dir], ["/tmp", str(self.workdir)]
+            return [self.ipc_dir, self.channel_dir], ["/tmp", str(self.workdir)]
         return [self.runtime_dir, self.workdir], []
+
+    def _python_args(self) -> list[str]:
+        """Hide every package folder but the allowed entries of the environment's own, and
+        of the helper package only the modules this notebook may import."""
+        args: list[str] = []
+        for folder in python_view.other_package_folders():
+            args += ["--tmpfs", str(folder), "--remount-ro", str(folder)]
+        entries = self.view.site_entries()
+        package = course_dir()
+        inside = False
+        for folder in python_view.site_packages():
+            args += ["--tmpfs", str(folder)]
+            for entry in entries:
+                if entry.parent == folder:
+                    args += ["--ro-bind", str(entry), str(entry)]
+            if package.parent == folder:  # an installed (not editable) course package
+                args += self._course_args(package)
+                inside = True
+            args += ["--remount-ro", str(folder)]
+        if not inside:
+            args += self._course_args(package)
+        return args
+
+    def _course_args(self, package: Path) -> list[str]:
+        args = ["--tmpfs", str(package)]
+        for path in self.view.course_files():
+            args += ["--ro-bind", str(path), str(path)]
+        return args + ["--remount-ro", str(package)]
 
     def _bwrap_args(self) -> list[str]:
         limits = self.limits
         tmp_bytes = str(limits.disk_mb * 2**20)
         args = [
-            self.bwrap,
+            str(self.bwrap),
             "--die-with-parent",
             "--new-session",
             "--unshare-all",  # no network, own pid/ipc/uts namespaces
+            "--unshare-user",
+            "--uid",
+            str(KERNEL_UID),
+            "--gid",
+            str(KERNEL_UID),
+            "--cap-drop",
+            "ALL",
             "--proc",
             "/proc",
             "--dev",
@@ -172,32 +245,29 @@ class Sandbox:
         # The kernel's /tmp first: it is a fresh memory file system, so a course or a
         # virtual environment that lives under /tmp is bound on top of it, not hidden by it.
         args += ["--size", tmp_bytes, "--tmpfs", "/tmp", "--dir", "/tmp/home"]
-        for path in _readonly_paths():
+        for path in _system_paths():
             args += ["--ro-bind", str(path), str(path)]
-        course = _course_dir()
-        for name in COURSE_REFERENCE:
-            target = course / name
-            if target.is_dir():
-                args += ["--tmpfs", str(target), "--remount-ro", str(target)]
-            elif target.exists():
-                args += ["--ro-bind", "/dev/null", str(target)]
-        # Hidden folders are empty and read-only: writable tmpfs there would be storage
-        # outside every disk limit.
-        for path in self.hidden:
-            if path.is_dir():
-                args += ["--tmpfs", str(path), "--remount-ro", str(path)]
+        args += self._python_args()
+        if self.data_dir is not None:
+            args += ["--ro-bind", str(self.data_dir), SANDBOX_DATA_DIR]
         # The student's folder is a memory file system with a size limit, like /tmp (which
         # holds the home).
         args += ["--size", tmp_bytes, "--tmpfs", str(self.workdir)]
         for entry in sorted(self.workdir.rglob("*")):
             if entry.is_file() and not entry.is_symlink():
                 args += ["--ro-bind", str(entry), str(entry)]
-        args += ["--bind", str(self.runtime_dir), str(self.runtime_dir)]
+        # What the grader shares: the sockets' and the channel's folders (writable mount
+        # points the kernel cannot replace) and the connection file (read-only).
+        for folder in (self.ipc_dir, self.channel_dir):
+            args += ["--bind", str(folder), str(folder)]
+        if self.connection_file.exists():
+            args += ["--ro-bind", str(self.connection_file), str(self.connection_file)]
         args += ["--chdir", str(self.workdir), "--"]
         return args
 
     def wrap(self, kernel_cmd: list[str]) -> list[str]:
-        """The full command: a clean environment, limits, (if available) bubblewrap, kernel."""
+        """The full command: its CPU share, a clean environment, limits, (if available)
+        bubblewrap, then the kernel."""
         limits = self.limits
         data_bytes = limits.memory_mb * 2**20
         env = ["env", "-i"] + [f"{k}={v}" for k, v in self.environment().items()]
@@ -211,4 +281,5 @@ class Sandbox:
         ]
         if self.bwrap:
             cmd += self._bwrap_args()
-        return cmd + kernel_cmd
+        cmd += kernel_cmd
+        return self.cpu_share.wrap(cmd) if self.cpu_share is not None else cmd

@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 from .limits import Limits
-from .problems import Problem
+from .problems import Problem, ProblemName
 
 
 def descendants(root_pid: int) -> list[int]:
@@ -108,14 +108,15 @@ class Watchdog(threading.Thread):
             if len(pids) > self.limits.max_processes:
                 self._kill(
                     Problem(
-                        "ProcessLimit",
+                        ProblemName.PROCESS_LIMIT,
                         f"{len(pids)} processes (limit {self.limits.max_processes})",
                     )
                 )
             elif used_mb > self.limits.memory_mb:
                 self._kill(
                     Problem(
-                        "MemoryLimit", f"used {used_mb:.0f} MB (limit {self.limits.memory_mb} MB)"
+                        ProblemName.MEMORY_LIMIT,
+                        f"used {used_mb:.0f} MB (limit {self.limits.memory_mb} MB)",
                     )
                 )
             elif time.monotonic() >= next_disk:
@@ -137,7 +138,7 @@ class Watchdog(threading.Thread):
         if written < cap - 2**20:
             return None
         return Problem(
-            "DiskLimit",
+            ProblemName.DISK_LIMIT,
             f"wrote over {self.limits.disk_mb} MB of files (limit {self.limits.disk_mb} MB)",
         )
 

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import resource
 import shutil
 import socket
 import tempfile
@@ -23,9 +25,11 @@ from pathlib import Path
 
 from nbgrader.api import Gradebook
 from nbgrader.apps.api import NbGraderAPI
+from nbgrader.converters import Autograde as NbgraderAutograde
+from nbgrader.utils import capture_log, temp_attrs
 
 from . import course
-from .problems import Problem
+from .problems import Problem, ProblemName
 from .watchdog import become_subreaper, children, kill_new_children
 
 
@@ -43,6 +47,12 @@ class GradeTask:
     bwrap: str = ""
     secret: str = ""  # seeds the grader's cases; never sent to the kernel
     problems: list[Problem] = field(default_factory=list)  # found before grading
+    # The digits a kernel may train on (cnncourse.data.fast_subset_bytes) and the held-out
+    # digits the grader measures accuracy on (grading_digits_bytes), so that a worker needs
+    # no copy of the course's data.
+    training_digits: bytes = b""
+    grading_digits: bytes = b""
+    course_config: str = ""  # the course's nbgrader_config.py (a worker needs no checkout)
 
 
 @dataclass
@@ -54,6 +64,7 @@ class CellResult:
     problem: str = ""  # name of the problem that cost the points ("" when full marks)
     message: str = ""  # the grader's message for the student
     needs_manual: bool = False
+    cause: str = ""  # key of the recognised misconception (cnncourse.checks.misconceptions)
 
 
 @dataclass
@@ -70,7 +81,9 @@ class SubmissionResult:
     autograded: dict[str, str] = field(default_factory=dict)  # notebook file -> JSON text
     feedback: dict[str, str] = field(default_factory=dict)  # html file -> html text
     seconds: float = 0.0
-    peak_mb: float = 0.0
+    peak_mb: float = 0.0  # the kernel's peak memory
+    grader_peak_mb: float = 0.0  # the grading process's own peak (its max RSS)
+    timestamp: str = ""  # when it was submitted (nbgrader's timestamp.txt), "" if unknown
     worker: str = ""
     timings: dict[str, float] = field(default_factory=dict)  # seconds per grading step
 
@@ -99,8 +112,28 @@ def _write_files(root: Path, files: dict[str, bytes], skip_notebooks: bool = Fal
         target.write_bytes(content)
 
 
+def _use_digits(scratch: Path, task: GradeTask) -> None:
+    """The training digits for the sandbox (its own folder, bound read-only) and the grader's
+    held-out digits for this process (never inside the sandbox)."""
+    from cnncourse import data
+
+    if task.training_digits:
+        data.write_fast_subset(scratch / "sandbox-data", task.training_digits)
+    if task.grading_digits:
+        path = scratch / "grader-data" / "grading-digits.npz"
+        path.parent.mkdir(mode=0o700)
+        path.write_bytes(task.grading_digits)
+        os.environ[data.GRADING_DIGITS_ENV] = str(path)
+        data.clear_cache()
+
+
 def _grader_config(scratch: Path, task: GradeTask, report: Path):
-    config = course.course_config(scratch)
+    config_path = None
+    if task.course_config:
+        config_path = scratch / "config" / "nbgrader_config.py"
+        config_path.parent.mkdir()
+        config_path.write_text(task.course_config, encoding="utf-8")
+    config = course.course_config(scratch, config_path=config_path)
     # The course's sanitize steps (nbgrader_config.py), with the step that restores the
     # release's test cells also flagging the cells a student changed.
     config.Autograde.sanitize_preprocessors = [
@@ -131,6 +164,8 @@ def _grader_config(scratch: Path, task: GradeTask, report: Path):
     executor.bwrap = task.bwrap
     executor.report_file = str(report)
     executor.secret = task.secret
+    if task.training_digits:
+        executor.data_dir = str(scratch / "sandbox-data")
     executor.raise_on_iopub_timeout = False
     # Set here whatever nbgrader_config.py says: --show-hidden is the only way to keep
     # hidden-test source in the feedback.
@@ -138,7 +173,8 @@ def _grader_config(scratch: Path, task: GradeTask, report: Path):
     if task.redact_hidden:
         feedback.append("autograder.feedback.RedactHiddenTests")
     config.GenerateFeedback.preprocessors = feedback + [
-        "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor"
+        "nbconvert.preprocessors.sanitize.SanitizeHTML",
+        "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
     ]
     return config
 
@@ -153,8 +189,9 @@ def _cells(db_url: str, task: GradeTask, verdicts: dict[str, dict]) -> list[Cell
                 verdict = verdicts.get(f"{nb.name}/{grade.name}", {})
                 result = CellResult(nb.name, grade.name, float(score), float(grade.max_score))
                 if score < grade.max_score:
-                    result.problem = verdict.get("problem") or "NotRun"
+                    result.problem = verdict.get("problem") or ProblemName.NOT_RUN
                     result.message = verdict.get("message") or "this test cell was not graded"
+                    result.cause = verdict.get("cause") or ""
                 result.needs_manual = bool(grade.needs_manual_grade)
                 cells.append(result)
     return sorted(cells, key=lambda c: (c.notebook, c.grade_id))
@@ -172,11 +209,22 @@ def _zero_cells(db_url: str, assignment: str) -> list[CellResult]:
                         cell.name,
                         0.0,
                         float(cell.max_score),
-                        "NotSubmitted",
+                        ProblemName.NOT_SUBMITTED,
                         "no gradable notebook",
                     )
                 )
     return sorted(cells, key=lambda c: (c.notebook, c.grade_id))
+
+
+def _autograde(api: NbGraderAPI, assignment: str, student: str) -> dict:
+    """nbgrader's own Autograde converter, with the course's steps configured (the
+    converter the course's nbgrader_config.py installs for the command line and the
+    Formgrader calls this worker: it is not the one to run here)."""
+    with temp_attrs(api.coursedir, assignment_id=assignment, student_id=student):
+        app = NbgraderAutograde(coursedir=api.coursedir, parent=api)
+        app.force = True
+        app.create_student = True
+        return capture_log(app)
 
 
 def expected_notebooks(template_db: bytes, assignment: str) -> list[str]:
@@ -200,6 +248,8 @@ def grade_task(task: GradeTask) -> SubmissionResult:
     result = SubmissionResult(task.student, task.assignment, status="failed")
     result.problems = list(task.problems)
     result.worker = socket.gethostname()
+    result.timestamp = _timestamp(task.files.get("timestamp.txt", b""))
+    _reset_peak_memory()
     scratch = Path(tempfile.mkdtemp(prefix="cnn-grade-"))
     try:
         (scratch / "gradebook.db").write_bytes(task.template_db)
@@ -217,6 +267,7 @@ def grade_task(task: GradeTask) -> SubmissionResult:
         work.mkdir()
         _write_files(work, task.source_files, skip_notebooks=True)
         _write_files(work, task.files, skip_notebooks=True)
+        _use_digits(scratch, task)
         if not any(submitted.glob("*.ipynb")):
             result.cells = _zero_cells(db_url, task.assignment)
             result.max_score = round(sum(c.max_score for c in result.cells), 6)
@@ -227,11 +278,11 @@ def grade_task(task: GradeTask) -> SubmissionResult:
         api = NbGraderAPI(config=_grader_config(scratch, task, report))
         api.log.setLevel(logging.ERROR)
         t0 = time.monotonic()
-        outcome = api.autograde(task.assignment, task.student, force=True, create=True)
+        outcome = _autograde(api, task.assignment, task.student)
         result.timings["autograde"] = round(time.monotonic() - t0, 2)
         if not outcome["success"]:
             text = _short(outcome.get("log", "") + "\n" + outcome.get("error", ""))
-            result.problems.append(Problem("GraderError", text))
+            result.problems.append(Problem(ProblemName.GRADER_ERROR, text))
             return result
         verdicts: dict[str, dict] = {}
         for info in _reports(scratch):
@@ -245,7 +296,7 @@ def grade_task(task: GradeTask) -> SubmissionResult:
         result.timings["feedback"] = round(time.monotonic() - t0, 2)
         if not feedback["success"]:
             result.problems.append(
-                Problem("GraderError", "feedback: " + _short(feedback.get("error", "")))
+                Problem(ProblemName.GRADER_ERROR, "feedback: " + _short(feedback.get("error", "")))
             )
 
         autograded = scratch / "autograded" / task.student / task.assignment
@@ -260,12 +311,47 @@ def grade_task(task: GradeTask) -> SubmissionResult:
         result.status = "graded"
         return result
     except Exception:  # the grader must report, never crash the batch
-        result.problems.append(Problem("GraderError", _short(traceback.format_exc())))
+        result.problems.append(Problem(ProblemName.GRADER_ERROR, _short(traceback.format_exc())))
         return result
     finally:
         kill_new_children(before)
         result.seconds = round(time.monotonic() - start, 2)
+        result.grader_peak_mb = _peak_memory_mb()
         shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _reset_peak_memory() -> None:
+    """Start this process's peak-memory count anew (a pool worker grades many submissions;
+    Linux resets the high-water mark when 5 is written to clear_refs)."""
+    try:
+        with open("/proc/self/clear_refs", "w", encoding="ascii") as fh:
+            fh.write("5")
+    except OSError:
+        pass
+
+
+def _peak_memory_mb() -> float:
+    """This process's peak resident memory since the last reset, in MiB."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return round(int(line.split()[1]) / 1024, 1)
+    except (OSError, ValueError):
+        pass
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+
+
+def _timestamp(data: bytes) -> str:
+    """The submission's ``timestamp.txt`` if it holds one nbgrader can read, else ""."""
+    from nbgrader.utils import parse_utc
+
+    text = data[:100].decode("utf-8", "replace").strip()
+    try:
+        parse_utc(text)
+    except (ValueError, TypeError, OverflowError):
+        return ""
+    return text
 
 
 def _reports(scratch: Path) -> list[dict]:

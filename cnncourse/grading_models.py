@@ -22,30 +22,15 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import numpy as np
 
+from .layer_spec import LayerSpec
 from .testing import CheckError
 
 KERAS_PARTS = ("types", "config", "shapes", "params")
-
-
-@dataclass(frozen=True)
-class LayerSpec:
-    """One layer as a test expects it (or as :func:`keras_layer_table` found it).
-
-    ``kind`` is the class name (``"Conv2D"``), ``output_shape`` leaves out the batch
-    dimension, ``params`` counts the layer's weights and ``config`` lists the settings that
-    must match, e.g. ``{"filters": 32, "kernel_size": (3, 3), "activation": "relu"}``.
-    """
-
-    kind: str
-    output_shape: tuple[int, ...] | None = None
-    params: int | None = None
-    config: Mapping[str, Any] = field(default_factory=dict)
 
 
 def _fail(message: str) -> None:

@@ -2,7 +2,8 @@
 
 They keep the lecture notebooks short and let the test suite check what the lectures show
 (the formula ``c_ij = sum_k x_ik w_kj`` as loops, the 7x7 stride-2 example ending in 74, the
-classic kernels, how many windows cover each pixel). Layouts follow the assignments
+classic kernels, how many windows cover each pixel with and without padding, a shift that
+moves a digit without wrapping its ink around). Layouts follow the assignments
 (channels last); "convolution" means cross-correlation, as in every deep-learning library.
 
 Two things are deliberately *not* here:
@@ -29,6 +30,8 @@ __all__ = [
     "laplacian",
     "matmul_loop",
     "relu",
+    "safe_shift",
+    "shift_image",
     "sobel_vertical",
     "softmax",
     "worked_example_74",
@@ -170,15 +173,73 @@ def softmax(z: np.ndarray, axis: int = -1) -> np.ndarray:
     return e / np.sum(e, axis=axis, keepdims=True)
 
 
-def gradient_coverage(n_in: int, f: int, *, stride: int = 1) -> np.ndarray:
+def gradient_coverage(n_in: int, f: int, *, stride: int = 1, pad: int = 0) -> np.ndarray:
     """How many windows of side ``f`` (step ``stride``) cover each pixel of an n_in x n_in
     image: the gradient ``dA`` a pixel receives when ``W`` and ``dZ`` are all ones.
 
+    With ``pad`` the windows slide over the zero-padded image (side ``n_in + 2 pad``) and the
+    counts of the ``n_in x n_in`` real pixels are returned (the padding is no pixel). With
+    ``f = 3``: no padding puts a corner in 1 window and a central pixel in 9; "same" padding
+    (``pad = 1``) puts a corner in 4, an edge pixel in 6 and a central one in 9; only "full"
+    padding (``pad = f - 1 = 2``) puts every pixel in 9.
+
     Pixels that no window reaches (possible when ``stride > f`` or at the far border) get 0.
     """
-    n_out = conv_output_size(n_in, f, 0, stride)
-    counts = np.zeros((n_in, n_in), dtype=np.int64)
+    n_pad = n_in + 2 * pad
+    n_out = conv_output_size(n_in, f, pad, stride)
+    counts = np.zeros((n_pad, n_pad), dtype=np.int64)
     for i in range(n_out):
         for j in range(n_out):
             counts[i * stride : i * stride + f, j * stride : j * stride + f] += 1
-    return counts
+    return counts[pad : pad + n_in, pad : pad + n_in]
+
+
+# ---------------------------------------------------------------------------------------
+# Lecture 2: moving a digit (translation equivariance)
+# ---------------------------------------------------------------------------------------
+def shift_image(image: np.ndarray, dy: int, dx: int) -> np.ndarray:
+    """Move a 2-D picture ``dy`` rows down and ``dx`` columns right (negative: up, left).
+
+    A real shift: the rows and columns that enter are black (0) and what leaves the frame is
+    lost, unlike ``np.roll``, which wraps it around to the other side.
+
+    Arguments:
+    image -- 2-D array, shape (n_H, n_W)
+    dy, dx -- integer shifts
+
+    Returns:
+    shifted -- array of the same shape and dtype
+    """
+    n_H, n_W = image.shape
+    shifted = np.zeros_like(image)
+    if abs(dy) >= n_H or abs(dx) >= n_W:
+        return shifted
+    shifted[max(dy, 0) : n_H + min(dy, 0), max(dx, 0) : n_W + min(dx, 0)] = image[
+        max(-dy, 0) : n_H + min(-dy, 0), max(-dx, 0) : n_W + min(-dx, 0)
+    ]
+    return shifted
+
+
+def safe_shift(image: np.ndarray, *, max_shift: int = 4, margin: int = 2) -> tuple[int, int]:
+    """A shift ``(dy, dx)`` of a digit that keeps all its ink inside the frame.
+
+    Along each axis it moves towards the side with the wider black margin, by at most
+    ``max_shift`` pixels, and stops ``margin`` pixels before the border, so that
+    :func:`shift_image` loses no ink (and ``np.roll`` would wrap none around). An axis
+    without room gets 0. Raises ``ValueError`` for an image without ink.
+    """
+    rows, cols = np.nonzero(image)
+    if rows.size == 0:
+        raise ValueError("the image has no ink to move")
+    shift = []
+    for first, last, n in (
+        (rows.min(), rows.max(), image.shape[0]),
+        (cols.min(), cols.max(), image.shape[1]),
+    ):
+        room_after = int(n - 1 - last) - margin  # room to move down (or right)
+        room_before = int(first) - margin  # room to move up (or left)
+        if room_after >= room_before:
+            shift.append(max(0, min(max_shift, room_after)))
+        else:
+            shift.append(-max(0, min(max_shift, room_before)))
+    return shift[0], shift[1]

@@ -33,7 +33,7 @@ def _dies_for_bob(task):
 
     from autograder.worker import SubmissionResult
 
-    if task.student == "bob":
+    if task.student.startswith("bob"):
         os._exit(3)
     return SubmissionResult(task.student, task.assignment, status="graded", score=1.0)
 
@@ -47,4 +47,26 @@ def test_dead_worker_is_retried_then_reported():
     assert set(results) == {"ann", "bob", "cid"}, "no submission may be dropped"
     assert results["ann"].status == results["cid"].status == "graded"
     assert results["bob"].status == "failed"
-    assert "WorkerDied" in results["bob"].problems[0]
+    assert results["bob"].problems[-1].name == "WorkerDied"
+
+
+def test_a_dead_worker_reaches_the_csv(tmp_path, monkeypatch):
+    """A task whose worker dies twice goes through the single writer into grades.csv as a
+    failed row with a typed WorkerDied problem (the batch is not lost)."""
+    from autograder import grading
+
+    subs = tmp_path / "subs"
+    for student in ("alice_correct", "bob_partly_wrong"):
+        shutil.copytree(SAMPLES_DIR / student, subs / student)
+    monkeypatch.setattr(grading.backends, "run", _run_pool_killing_bob)
+    run = grading.grade_submissions(subs, tmp_path / "out", jobs=2, progress=False)
+    rows = run.csv_path.read_text()
+    assert "bob_partly_wrong,01_conv_forward,failed" in rows
+    assert "WorkerDied" in rows
+    assert not run.complete
+
+
+def _run_pool_killing_bob(tasks, jobs=1, scheduler=None, isolate=False):
+    from autograder.backends import run_pool
+
+    return run_pool(tasks, jobs=2, fn=_dies_for_bob)

@@ -14,7 +14,7 @@ import zipfile
 import numpy as np
 import pytest
 
-from autograder.collect import KernelCalls, ProbeTimeout, read_regular_file
+from autograder.collect import ChannelFolder, KernelCalls, ProbeTimeout, read_regular_file
 from cnncourse.checks import calls, channel
 from cnncourse.checks.channel import ChannelError, NumpyScalar, Other
 from cnncourse.checks.engine import make_case
@@ -153,7 +153,7 @@ class FakeKernel:
 
 def _calls(tmp_path, kernel, deadline=None):
     deadline = deadline or time.monotonic() + 60
-    return KernelCalls(kernel, tmp_path, deadline, max_bytes=2**20)
+    return KernelCalls(kernel, ChannelFolder(tmp_path), deadline, max_bytes=2**20)
 
 
 def _cases(n=2):
@@ -232,6 +232,34 @@ def test_no_answer_in_time_is_a_timeout(tmp_path):
     kernel = FakeKernel({"zero_pad": _zero_pad}, delay=10)
     with pytest.raises(ProbeTimeout):
         _calls(tmp_path, kernel, deadline=time.monotonic() + 1).run(get_spec("zero_pad"), _cases())
+
+
+def test_the_kernel_cannot_steer_the_graders_writes(tmp_path):
+    """A kernel that moves the request folder away and leaves a link to a folder of the host
+    in its place: the grader, which reads and cleans up only through its own descriptors,
+    neither writes nor reads there, and says the result is missing."""
+    trap = tmp_path / "host-folder"
+    trap.mkdir()
+    (trap / "keep.txt").write_text("the grader must not touch this folder")
+    channel_folder = tmp_path / "channel"
+    channel_folder.mkdir()
+
+    def steer(folder):
+        folder = folder.rstrip("/")
+        os.remove(f"{folder}/result.npz")  # the result goes through the link instead
+        os.rename(folder, folder + ".moved")
+        os.symlink(trap, folder)
+        (trap / "result.npz").write_bytes(channel.pack({"calls": []}))
+
+    kernel = FakeKernel({"zero_pad": _zero_pad}, tamper=steer)
+    outcomes = KernelCalls(kernel, ChannelFolder(channel_folder), time.monotonic() + 60).run(
+        get_spec("zero_pad"), _cases()
+    )
+    assert {o["problem"] for o in outcomes} == {"ResultMissing"}
+    assert sorted(p.name for p in trap.iterdir()) == ["keep.txt", "result.npz"]
+    assert (trap / "keep.txt").read_text() == "the grader must not touch this folder"
+    # the grader removed its own request folder's link, not what it pointed at
+    assert all(not p.is_symlink() for p in channel_folder.iterdir())
 
 
 def test_policy_is_watched_while_the_function_runs():

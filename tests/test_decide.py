@@ -1,8 +1,8 @@
-"""The trusted side of a verdict: policy, seeds, registry, recording and reporting.
+"""The trusted side of a verdict: seeds, registry, recording and reporting.
 
-Fast unit tests of :mod:`autograder.policy`, :mod:`autograder.decide`, the case engine,
-:mod:`autograder.record` and :mod:`autograder.report`; the notebook-level fixtures are in
-test_fixture_grades.py and test_hardening.py.
+Fast unit tests of :mod:`autograder.decide`, the case engine, :mod:`autograder.record` and
+:mod:`autograder.report` (the library-call policy has its own file, test_policy.py); the
+notebook-level fixtures are in test_fixture_grades.py and test_hardening.py.
 """
 
 from __future__ import annotations
@@ -12,35 +12,14 @@ import os
 
 import nbformat
 import numpy as np
-import pytest
 
-from autograder.decide import decide_cell, defining_sources, static_violation
-from autograder.policy import forbidden_uses
+from autograder.decide import decide_cell, static_violation
 from autograder.problems import Problem
 from autograder.record import GradebookWriter
 from autograder.report import summary_table, write_csv
 from autograder.worker import CellResult, SubmissionResult
 from cnncourse.checks.engine import DirectRunner, Runner, check, derived_seed
-from cnncourse.checks.numpy_forward import LOOP_POLICY
 from cnncourse.checks.registry import TEST_CELLS, get_spec
-
-
-@pytest.mark.parametrize(
-    "source,found",
-    [
-        ("import torch\n", ["torch"]),
-        ("from torch.nn import functional as F\n", ["torch"]),
-        ("from numpy.lib.stride_tricks import as_strided\n", ["as_strided"]),
-        ("v = np.lib.stride_tricks.sliding_window_view(x, 2)\n", ["sliding_window_view"]),
-        ("m = __import__('tensorflow')\n", ["tensorflow"]),
-        ("from cnncourse.oracles import conv_forward\n", ["cnncourse"]),
-        ("# torch is not used here\nx = 1\n", []),
-        ("import numpy as np\nimport numpy.linalg\n", []),
-        ("def broken(:\n", []),
-    ],
-)
-def test_static_policy(source, found):
-    assert forbidden_uses(source, LOOP_POLICY) == found
 
 
 def _cells(*sources):
@@ -52,13 +31,12 @@ def _cells(*sources):
     return cells
 
 
-def test_static_violation_looks_at_the_defining_cell_only():
+def test_static_violation_reads_what_the_function_uses():
     cells = _cells(
         "import torch\ndef helper():\n    pass\n", "def zero_pad(X, pad):\n    return X\n"
     )
-    assert defining_sources(cells, "zero_pad") == [cells[1].source]
     assert static_violation(get_spec("zero_pad"), cells) == ""
-    cells = _cells("import scipy\ndef zero_pad(X, pad):\n    return X\n")
+    cells = _cells("import scipy\ndef zero_pad(X, pad):\n    return scipy.fft(X)\n")
     assert static_violation(get_spec("zero_pad"), cells) == "scipy"
 
 
@@ -68,7 +46,7 @@ class NeverRun(Runner):
 
 
 def test_forbidden_source_scores_zero_without_running():
-    cells = _cells("import torch\ndef zero_pad(X, pad):\n    return X\n")
+    cells = _cells("import torch\ndef zero_pad(X, pad):\n    return torch.nn.functional.pad(X)\n")
     verdict = decide_cell("01_conv_forward", "zero_pad_tests", cells, NeverRun(), "s", "alice")
     assert not verdict.passed and verdict.problem == "ForbiddenCall"
     assert "zero_pad uses torch" in verdict.message
@@ -150,7 +128,8 @@ def test_journal_names_are_short_and_csv_survives_odd_names(tmp_path):
     )
     with open(csv_path, newline="", encoding="utf-8") as fh:
         rows = list(csv.DictReader(fh))
-    assert len(rows) == 2 and rows[0]["problems"] == "OddName: line one"
+    # whole messages, on one line, never cut
+    assert len(rows) == 2 and rows[0]["problems"] == "OddName: line one / line two"
     assert "OddName" in summary_table([result])
-    (tmp_path / "results" / "torn.json").write_text("{")
+    (writer.results_dir / "torn.json").write_text("{")
     assert writer.load_results() == []

@@ -1,9 +1,12 @@
 """Attacks and faults: each fixture gets exactly the outcome it should, in one batch.
 
-Notebook attacks are in tests/fixtures/attacks/ (built like the grading fixtures); attacks
-on the file system (links, FIFOs, odd folder names, a huge notebook) are made here. All are
-graded in one batch with an honest student, whose grade must not change. The grader runs
-with a secret and a database-like URL in its environment, which no kernel may see.
+Notebook attacks are in tests/fixtures/attacks/<assignment>.py (built like the grading
+fixtures; an attack on one notebook of assignment 2 is submitted with the correct versions
+of the other two); attacks on the file system (links, FIFOs, odd and look-alike folder
+names, a huge notebook, text no UTF-8 file can hold) are made here. All are graded in one
+batch with honest students, whose grades must not change. The grader runs with a secret and
+a database-like URL in its environment, which no kernel may see, and a folder of the host
+(the "trap") that attacks try to make the grader write into.
 """
 
 from __future__ import annotations
@@ -30,6 +33,17 @@ ATTACKS = build_fixtures.all_cases("attacks")
 AID = "01_conv_forward"
 NB = "01_conv_forward.ipynb"
 HONEST = "zz_honest"
+TWIN = "twin\x07"  # an honest student whose name holds a control character
+TWIN_LOOKALIKE = "twin\\x07"  # a classmate whose name spells that character's escape
+HOST_TRAP = Path("/tmp/cnn-host-trap")
+# The correct versions of a multi-notebook assignment's other notebooks (case name in
+# tests/fixtures/cases/<assignment>.py).
+CORRECT_CASES = {
+    "02_conv_backward.ipynb": "correct",
+    "02_efficient_conv.ipynb": "efficient_correct",
+    "02_numpy_cnn.ipynb": "capstone_correct",
+}
+FULL_MARKS = {"01_conv_forward": 7, "02_conv_backward": 30, "03_keras_mnist": 12}
 LONG_NAME = "s" * 240
 ODD_NAME = os.fsdecode(b"student-\xff\xfe-\x07bell")
 SECRETS = {"CNN_GRADER_SECRET": "grader-secret-42", "CNN_COURSE_TEST_SECRET": "postgresql://u:pw@x"}
@@ -47,6 +61,30 @@ TEST_LIMITS = Limits(
 def _copy_sample(target: Path) -> None:
     target.mkdir(parents=True)
     shutil.copy(SAMPLES_DIR / "alice_correct" / AID / NB, target / NB)
+
+
+def _fill_other_notebooks(folder: Path, aid: str, notebook: str) -> None:
+    for other, case in CORRECT_CASES.items():
+        if aid == "02_conv_backward" and other != notebook:
+            shutil.copy(build_fixtures.case_path("cases", aid, case, other), folder / other)
+
+
+def _odd_text_notebook(target: Path) -> None:
+    """The honest notebook with a markdown cell and an output that hold a lone surrogate
+    and a NUL, written as JSON escapes (the only way a file can hold them)."""
+    target.mkdir(parents=True)
+    text = (SAMPLES_DIR / "alice_correct" / AID / NB).read_text(encoding="utf-8")
+    raw = json.loads(text)
+    raw["cells"].insert(
+        1,
+        {
+            "cell_type": "markdown",
+            "id": "odd-text",
+            "metadata": {},
+            "source": "surrogate \ud800 and NUL \u0000 and <b>bold</b>",
+        },
+    )
+    (target / NB).write_text(json.dumps(raw), encoding="ascii")  # \ud800 as a JSON escape
 
 
 def _file_attacks(subs: Path) -> dict[str, str]:
@@ -81,6 +119,11 @@ def _file_attacks(subs: Path) -> dict[str, str]:
     made["huge_notebook"] = "NotebookTooLarge"
     _copy_sample(subs / LONG_NAME / AID)
     _copy_sample(subs / ODD_NAME / AID)
+    _copy_sample(subs / TWIN / AID)
+    folder = subs / TWIN_LOOKALIKE / AID
+    folder.mkdir(parents=True)
+    shutil.copy(build_fixtures.case_path("cases", AID, "untouched", NB), folder / NB)
+    _odd_text_notebook(subs / "odd_text_file" / AID)
     return made
 
 
@@ -92,26 +135,38 @@ def batch(tmp_path_factory):
         src = build_fixtures.case_path("attacks", aid, name, case["notebook"])
         (subs / name / aid).mkdir(parents=True)
         shutil.copy(src, subs / name / aid / src.name)
+        _fill_other_notebooks(subs / name / aid, aid, src.name)
     _copy_sample(subs / HONEST / AID)
     files = _file_attacks(subs)
+    shutil.rmtree(HOST_TRAP, ignore_errors=True)
+    HOST_TRAP.mkdir()
+    (HOST_TRAP / "keep.txt").write_text("the host's own file")
     with mock.patch.dict(os.environ, SECRETS):  # secrets the sandbox must not show
         run = grade_submissions(subs, root / "out", jobs=2, limits=TEST_LIMITS, progress=False)
+        trap = sorted(p.name for p in HOST_TRAP.iterdir())
+        csv_before = run.csv_path.read_bytes()
         again = grade_submissions(subs, root / "out", jobs=2, limits=TEST_LIMITS, progress=False)
-    return {"run": run, "again": again, "files": files}
+    shutil.rmtree(HOST_TRAP, ignore_errors=True)
+    return {"run": run, "again": again, "files": files, "trap": trap, "csv": csv_before}
 
 
 def _result(batch, name):
     return next(r for r in batch["run"].results if r.student == name)
 
 
+def _folder(batch, kind: str, name: str) -> Path:
+    result = _result(batch, name)
+    return batch["run"].out_dir / kind / name / result.assignment
+
+
 def _autograded_text(batch, name) -> str:
-    folder = batch["run"].out_dir / "autograded" / name / AID
+    folder = _folder(batch, "autograded", name)
     return "".join(p.read_text(encoding="utf-8") for p in folder.glob("*.ipynb"))
 
 
 def _outputs_text(batch, name) -> str:
     """Only what the cells printed (not their source)."""
-    folder = batch["run"].out_dir / "autograded" / name / AID
+    folder = _folder(batch, "autograded", name)
     outputs = []
     for path in folder.glob("*.ipynb"):
         nb = json.loads(path.read_text(encoding="utf-8"))
@@ -120,7 +175,7 @@ def _outputs_text(batch, name) -> str:
 
 
 def _feedback_text(batch, name) -> str:
-    folder = batch["run"].out_dir / "feedback" / name / AID
+    folder = _folder(batch, "feedback", name)
     return "".join(p.read_text(encoding="utf-8") for p in folder.glob("*.html"))
 
 
@@ -132,8 +187,8 @@ def test_attack_outcome(batch, case_name):
         pytest.skip("bubblewrap is not available: this attack needs the sandbox to hold")
     result = _result(batch, case_name)
     assert result.status == "graded", f"{case_name} was not graded: {result.problems}"
-    honest = _result(batch, HONEST)
-    assert result.max_score == honest.max_score, "metadata edits must not change the points"
+    if result.assignment in FULL_MARKS:
+        assert result.max_score == FULL_MARKS[result.assignment], "points must not change"
     expect = dict(case.get("expect", {}))
     for cell in result.cells:
         wanted = expect.pop(cell.grade_id, cell.max_score)
@@ -210,13 +265,55 @@ def test_odd_folder_names_are_graded_and_reported(batch):
     assert odd.student.isprintable() and "\\xff" in odd.student
 
 
-def test_grades_csv_complete_and_resume_finds_everything(batch):
+def test_grades_csv_complete_and_resume_changes_nothing(batch):
     run, again = batch["run"], batch["again"]
     with open(run.csv_path, newline="", encoding="utf-8") as fh:
         rows = list(csv.DictReader(fh))
-    assert len(rows) == len(run.results) == len(ATTACKS) + len(batch["files"]) + 3
+    assert len(rows) == len(run.results) == len(ATTACKS) + len(batch["files"]) + 6
     assert len(again.skipped) == len(run.results)  # the second run resumed: nothing regraded
-    assert [r.score for r in again.results] == [r.score for r in run.results]
+    assert again.csv_path.read_bytes() == batch["csv"]  # byte for byte
+
+
+def test_the_grader_never_writes_where_a_kernel_points(batch):
+    """Attacks replaced request folders by links to a folder of the host: it holds exactly
+    what it held before grading."""
+    assert batch["trap"] == ["keep.txt"]
+
+
+def test_look_alike_names_keep_their_own_grades(batch):
+    results = {r.student: r for r in batch["run"].results if r.student.startswith("twin")}
+    assert len(results) == 2, sorted(results)
+    assert sorted(r.score for r in results.values()) == [0, 7]
+    honest = next(r for r in results.values() if r.score == 7)
+    assert honest.student.startswith("twin\\x07~")  # escaped, with its fingerprint
+    assert all(s.isprintable() for s in results)
+
+
+def test_text_no_file_can_hold_is_graded(batch):
+    result = _result(batch, "odd_text_file")
+    assert result.status == "graded" and result.score == 7, result.problems
+    assert "\ufffd" in _autograded_text(batch, "odd_text_file")
+
+
+def test_escapes_never_reach_a_terminal_or_a_spreadsheet(batch):
+    text = batch["run"].csv_path.read_text(encoding="utf-8")
+    assert "\x1b" not in text and "\x07" not in text
+    for line in text.splitlines():
+        for cell in next(csv.reader([line])):
+            assert not cell.startswith(("=", "+", "@")), cell
+    from autograder.report import failures, summary_table
+
+    shown = summary_table(batch["run"].results) + failures(batch["run"].results)
+    assert "\x1b" not in shown and "\x07" not in shown
+
+
+def test_grader_memory_is_bounded(batch):
+    """The grader's own process (not the kernel) stays small whatever a kernel sends: a 56 MB
+    result, a flood of output while the checks run."""
+    peaks = {r.student: r.grader_peak_mb for r in batch["run"].results}
+    normal = peaks[HONEST]
+    for name in ("huge_result", "print_in_checks", "huge_output", "display_flood"):
+        assert peaks[name] < 2 * normal, (name, peaks[name], normal)
 
 
 def test_honest_student_unaffected(batch):

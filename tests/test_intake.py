@@ -147,9 +147,22 @@ def test_odd_names_are_shown_escaped(subs):
     odd = os.fsdecode(b"e\xffve\x07")
     _notebook(subs / odd / "01_conv_forward" / NB)
     (sub,) = [s for s in find_submissions(subs, KNOWN) if s.student.startswith("e")]
-    assert sub.student == "e\\xffve\\x07" and sub.student.isprintable()
+    assert sub.student.startswith("e\\xffve\\x07~") and sub.student.isprintable()
     assert sub.problems[0].name == "OddName"
     assert display_name("plain") == ("plain", False)
+
+
+def test_names_that_display_alike_stay_two_students(subs):
+    """Identity is the folder's bytes: a name with a control character, one that spells out
+    that character's escape, and a ligature next to its letters are four students."""
+    names = ["twin\x07", "twin\\x07", "\ufb01le", "file"]
+    for name in names:
+        _notebook(subs / name / "01_conv_forward" / NB)
+    found = [s for s in find_submissions(subs, KNOWN) if "twin" in s.student or "le" in s.student]
+    ids = [s.student for s in found]
+    assert len(ids) == len(set(ids)) == 4, ids
+    assert all(i.isprintable() for i in ids)
+    assert {s.student for s in found if s.student.startswith("twin")} != {"twin\\x07"}
 
 
 def test_too_large_or_too_many_cells_or_broken(tmp_path):

@@ -55,7 +55,6 @@ def test_two_graders_share_one_postgres_gradebook(pg_url, tmp_path):
             pg_url,
             "--jobs",
             "1",
-            "--strict",
         ]
         procs.append(
             subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)

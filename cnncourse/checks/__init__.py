@@ -42,6 +42,12 @@ def verify(
     """
     __tracebackhide__ = True  # IPython shows the student's line and the message only
     spec = get_spec(name)
+    used = _policy_violation(spec)
+    if used:
+        raise CheckError(
+            f"ForbiddenCall: {spec.target} uses {used}; the graded version {spec.rule()} "
+            "(judged from the code it can reach in this notebook, as the grader judges it)"
+        )
     if seed is None:
         seed = secrets.randbelow(2**31)
     verdict = check(spec, DirectRunner(function, namespace), seed, n_random, hidden)
@@ -54,6 +60,26 @@ def verify(
         )
     print(f"{spec.target}: all {verdict.cases} checks passed (seed {seed})")
     return verdict
+
+
+def _policy_violation(spec) -> str:
+    """What the function uses against its policy, read from the cells this IPython session
+    ran (the grader reads the notebook's cells the same way); "" outside IPython."""
+    if not spec.forbidden:
+        return ""
+    try:
+        from IPython import get_ipython
+
+        shell = get_ipython()
+    except ImportError:
+        return ""
+    history = getattr(shell, "user_ns", {}).get("In") if shell is not None else None
+    if not isinstance(history, list):
+        return ""
+    from .policy import function_uses
+
+    cells = [{"cell_type": "code", "source": source} for source in history if source]
+    return ", ".join(function_uses(cells, spec.target, spec.forbidden))
 
 
 __all__ = ["CheckError", "verify"]

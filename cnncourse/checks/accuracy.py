@@ -1,8 +1,11 @@
 """Check descriptions of trained models' accuracy (assignments 3-5).
 
-The model in the notebook labels the held-out grading digits
-(:func:`cnncourse.data.grading_digits`) in the kernel (adapter ``predict``); only the images
-go there, and the accuracy is computed here from labels the kernel never gets.
+The kernel hands over the trained model as data: a Keras model's JSON config and weights
+(adapter ``keras_weights``), a PyTorch module's ``state_dict`` arrays (adapter
+``torch_state``). The checks rebuild the network from that data with their own code
+(:mod:`cnncourse.checks.model_eval`, float64 numpy) and measure its accuracy on held-out
+digits (:func:`cnncourse.data.grading_digits`) that are never sent to the kernel and, while
+grading, are not in the sandbox at all. A trained network passes; a table of answers cannot.
 """
 
 from __future__ import annotations
@@ -11,6 +14,8 @@ __tracebackhide__ = True  # IPython leaves these frames out of a failing check's
 
 import numpy as np
 
+from .. import grading_models as gm
+from ..testing import CheckError
 from .engine import Anchor, Spec
 from .matchers import (
     TYPE,
@@ -18,6 +23,7 @@ from .matchers import (
     Mismatch,
     type_name,
 )
+from .model_eval import WeightsError, described_differently, keras_outputs, probe_images
 
 # Accuracy thresholds on the 2,000 held-out grading digits after fast-mode training
 # (how they were chosen: the notebooks' markdown and benchmarks/fast_mode_thresholds.py).
@@ -48,31 +54,37 @@ def grading_labels(n: int = N_GRADING_DIGITS) -> np.ndarray:
 
 
 class AccuracyAtLeast:
-    """Model outputs ``(n, n_classes)`` whose arg-max matches ``labels`` often enough."""
+    """A trained model, described as data, whose outputs on the held-out digits (computed
+    here by ``outputs(got)``) take the right label often enough."""
 
-    def __init__(self, labels: np.ndarray, threshold: float, hint: str):
-        self.labels, self.threshold, self.hint = labels, threshold, hint
+    def __init__(self, labels: np.ndarray, threshold: float, hint: str, outputs):
+        self.labels, self.threshold, self.hint, self.outputs = labels, threshold, hint, outputs
 
     def accuracy(self, got) -> float | None:
-        n = len(self.labels)
-        if type(got) is not np.ndarray or got.ndim != 2 or got.shape[0] != n:
+        try:
+            scores = self.outputs(got)
+        except (CheckError, WeightsError, KeyError, TypeError, ValueError):
             return None
-        if got.shape[1] < 2 or got.dtype.kind not in "fiu" or not np.isfinite(got).all():
+        if scores.ndim != 2 or scores.shape[0] != len(self.labels) or scores.shape[1] < 2:
             return None
-        return float(np.mean(got.argmax(axis=1) == self.labels))
+        return float(np.mean(np.argmax(scores, axis=1) == self.labels))
 
     def mismatch(self, got, what: str) -> Mismatch | None:
         n = len(self.labels)
-        accuracy = self.accuracy(got)
-        if accuracy is None:
-            shape = getattr(got, "shape", None)
+        try:
+            scores = self.outputs(got)
+        except (CheckError, WeightsError) as exc:
+            return Mismatch(what, TYPE, str(exc), got)
+        if scores.ndim != 2 or scores.shape != (n, scores.shape[1]) or scores.shape[1] < 2:
             return Mismatch(
                 what,
                 TYPE,
-                f"the model should map the {n:,} digits to finite scores of shape ({n}, 10), "
-                f"got {type_name(got)}{'' if shape is None else f' of shape {shape}'}",
+                f"the model maps the {n:,} digits to shape {scores.shape}, not ({n}, 10)",
                 got,
             )
+        if not np.isfinite(scores).all():
+            return Mismatch(what, VALUES, "the model's outputs are not finite (nan or inf)", got)
+        accuracy = float(np.mean(np.argmax(scores, axis=1) == self.labels))
         if accuracy < self.threshold:
             return Mismatch(
                 what,
@@ -84,12 +96,52 @@ class AccuracyAtLeast:
         return None
 
 
-class TrainedAccuracy(Spec):
-    """The accuracy of a trained model (a notebook variable) on the held-out grading digits:
-    the images go to the kernel, the labels stay here."""
+def keras_model_outputs(got, images: np.ndarray) -> np.ndarray:
+    """The outputs of the Keras model ``keras_weights`` described, run by the checks."""
+    if type(got) is not dict:
+        raise CheckError(f"no description of a model, got {type_name(got)}")
+    if type(got.get("json")) is not np.ndarray:
+        raise CheckError(
+            got.get("error")
+            or f"the model should be a keras.Model (keras.Sequential), got {got.get('type')}"
+        )
+    table = gm.layer_table_from_config(got["json"])
+    shape = gm.config_input_shape(got["json"])
+    if shape != images.shape[1:]:
+        raise CheckError(f"the model's input shape is {shape}, expected {images.shape[1:]}")
+    weights = got.get("weights")
+    if type(weights) is not list:
+        raise CheckError("the model's weights are missing")
+    why = described_differently(got, table, shape, probe_images(shape))
+    if why is not None:
+        raise CheckError(why)
+    return keras_outputs(table, shape, weights, images)
 
-    adapter = "predict"
-    outputs = "the model's scores"
+
+def torch_model_outputs(got, images: np.ndarray) -> np.ndarray:
+    """The logits of the lecture CNN whose ``state_dict`` ``torch_state`` described."""
+    from .torch_models import TORCH_SHAPES, lecture_cnn_logits
+
+    if type(got) is not dict or type(got.get("state")) is not dict:
+        raise CheckError(f"the model should be a torch.nn.Module, got {type_name(got)}")
+    state = got["state"]
+    for name, shape in TORCH_SHAPES.items():
+        value = state.get(name)
+        if type(value) is not np.ndarray or value.shape != shape:
+            found = "missing" if value is None else f"of shape {getattr(value, 'shape', '?')}"
+            raise CheckError(f"the model's parameter {name} is {found}, expected {shape}")
+    extra = sorted(set(state) - set(TORCH_SHAPES))
+    if extra:
+        raise CheckError(f"the model has parameters the lecture network does not: {extra[:5]}")
+    return lecture_cnn_logits(state, images)
+
+
+class TrainedAccuracy(Spec):
+    """The accuracy of a trained model (a notebook variable) on the held-out grading digits,
+    computed by the checks from the model's weights: no image goes to the kernel."""
+
+    adapter = "keras_value"
+    outputs = "the trained model"
     n_random = 0
     layout = "nhwc"
     threshold = KERAS_CNN_THRESHOLD
@@ -98,29 +150,41 @@ class TrainedAccuracy(Spec):
         "images scaled to [0, 1]?"
     )
 
-    def anchors(self):
-        def build():
-            return (grading_images(self.layout),), {}
+    def model_outputs(self, got, images: np.ndarray) -> np.ndarray:
+        return keras_model_outputs(got, images)
 
+    def matcher(self) -> AccuracyAtLeast:
+        images = grading_images(self.layout)
+        return AccuracyAtLeast(
+            grading_labels(),
+            self.threshold,
+            self.hint,
+            lambda got: self.model_outputs(got, images),
+        )
+
+    def anchors(self):
         def show(value):
-            accuracy = AccuracyAtLeast(grading_labels(), self.threshold, "").accuracy(value)
+            accuracy = self.matcher().accuracy(value)
             if accuracy is None:
                 return []
             return [
                 f"{self.target}: {accuracy:.2%} of the {N_GRADING_DIGITS:,} held-out grading "
-                f"digits (at least {self.threshold:.0%} needed)"
+                f"digits (at least {self.threshold:.0%} needed), computed from its weights"
             ]
 
-        return [Anchor(f"the {N_GRADING_DIGITS:,} held-out grading digits", build, show)]
+        def build():
+            return (), ({"probe": probe_images((28, 28, 1))} if self.layout == "nhwc" else {})
+
+        return [Anchor(f"the trained {self.target}", build, show)]
 
     def draw(self, rng):
         return {}
 
     def expect(self, c, args, kwargs):
-        return AccuracyAtLeast(grading_labels(), self.threshold, self.hint)
+        return self.matcher()
 
     def describe(self, c):
-        return f"{self.target} on the {N_GRADING_DIGITS:,} held-out grading digits"
+        return f"{self.target}'s weights on the {N_GRADING_DIGITS:,} held-out grading digits"
 
 
 class KerasAccuracy(TrainedAccuracy):
@@ -143,12 +207,16 @@ class ClassicAccuracy(TrainedAccuracy):
 class TorchAccuracy(TrainedAccuracy):
     name = "torch_accuracy"
     target = family = "model"
+    adapter = "torch_state"
     layout = "nchw"
     threshold = TORCH_CNN_THRESHOLD
     hint = (
         "is it trained (train runs its epochs and calls optimizer.step() for every batch) "
         "and are the images scaled to [0, 1]?"
     )
+
+    def model_outputs(self, got, images: np.ndarray) -> np.ndarray:
+        return torch_model_outputs(got, images)
 
 
 SPECS: dict[str, Spec] = {

@@ -2,10 +2,13 @@
 objects (Keras models, PyTorch modules).
 
 An adapter runs in the kernel, calls the student's code and turns what it built into plain
-data; the grader then recomputes what it can from that data in its own process (it reads a
-Keras model's layers from its JSON configuration, runs its own forward pass on the weights,
-computes accuracies from predicted labels it alone can score). Like
-:mod:`cnncourse.checks.channel` it is sent into the kernel as text.
+data; the grader recomputes everything that decides points from that data in its own
+process: it reads a Keras model's layers from its JSON configuration and counts their
+parameters, runs its own forward pass on the trained weights to measure an accuracy, and
+compares outputs for inputs it chose. Nothing an adapter reports *about* the kernel's
+behaviour earns a point: such facts (which batches ``evaluate`` saw, whether gradients were
+on) can only cost points, so a kernel that forges them gains nothing an honest correct
+answer would not get. Like :mod:`cnncourse.checks.channel` it is sent into the kernel as text.
 """
 
 from __future__ import annotations
@@ -17,9 +20,11 @@ import numpy as np
 MAX_CONFIG_BYTES = 1_000_000  # a model's JSON config larger than this is not sent
 
 
-def _keras_description(model) -> dict:
-    """A Keras model as plain data: its type, and its JSON config as UTF-8 bytes (a uint8
-    array: strings are cut at MAX_STRING characters, arrays are not)."""
+def _keras_description(model, probe=None) -> dict:
+    """A Keras model as plain data: its type, its JSON config as UTF-8 bytes (a uint8 array:
+    strings are cut at MAX_STRING characters, arrays are not) and, with ``probe`` images, its
+    weights and its outputs for them (so that the checks can see that the model computes what
+    its config and weights describe)."""
     import keras
 
     if not isinstance(model, keras.Model):
@@ -31,26 +36,27 @@ def _keras_description(model) -> dict:
     data = text.encode("utf-8")
     if len(data) > MAX_CONFIG_BYTES:
         return {"type": type(model).__name__, "error": f"a config of {len(data):,} bytes"}
-    try:
-        count = int(model.count_params())  # for people reading the result; never trusted
-    except Exception:  # a model without an input shape is not built
-        count = None
-    return {
-        "type": type(model).__name__,
-        "json": np.frombuffer(data, dtype=np.uint8).copy(),
-        "count_params": count,
-    }
+    described = {"type": type(model).__name__, "json": np.frombuffer(data, dtype=np.uint8).copy()}
+    if probe is not None:
+        described["weights"] = [np.asarray(w) for w in model.get_weights()]
+        try:
+            out = model(probe, training=False)
+            described["outputs"] = np.asarray(keras.ops.convert_to_numpy(out), dtype=np.float64)
+        except Exception as exc:  # the model does not take the probe: the checks say so
+            described["outputs_error"] = f"{type(exc).__name__}: {exc}"
+    return described
 
 
-def adapt_keras_model(namespace, builder, *args, **kwargs):
-    """Call a builder twice; its model's JSON config, and whether it built a new model."""
-    first, second = builder(*args, **kwargs), builder(*args, **kwargs)
-    return dict(_keras_description(first), new_each_call=first is not second)
+def adapt_keras_model(namespace, builder, probe=None):
+    """Call a builder twice: its model as data (see _keras_description), and whether it
+    built a new model."""
+    first, second = builder(), builder()
+    return dict(_keras_description(first, probe), new_each_call=first is not second)
 
 
-def adapt_keras_value(namespace, model):
-    """A model held in a variable: its JSON config."""
-    return _keras_description(model)
+def adapt_keras_value(namespace, model, probe=None):
+    """A model held in a variable (a trained one), as data."""
+    return _keras_description(model, probe)
 
 
 def adapt_keras_compile(namespace, compile_model):
@@ -75,24 +81,19 @@ def adapt_keras_compile(namespace, compile_model):
     }
 
 
-def adapt_predict(namespace, model, x, batch_size=500):
-    """Outputs of a trained model (Keras: channels last; PyTorch: channels first) for x."""
-    outputs = []
-    if type(model).__module__.startswith("torch") or hasattr(model, "state_dict"):
-        import torch
+def adapt_torch_state(namespace, model):
+    """A trained PyTorch module as data: its state_dict as arrays."""
+    import torch
 
-        model.eval()
-        with torch.no_grad():
-            for start in range(0, len(x), batch_size):
-                batch = torch.from_numpy(np.ascontiguousarray(x[start : start + batch_size]))
-                outputs.append(model(batch).double().numpy())
-    else:
-        import keras
+    if not isinstance(model, torch.nn.Module):
+        return {"type": type(model).__name__}
+    state = {k: v.detach().cpu().numpy() for k, v in model.state_dict().items()}
+    return {"type": type(model).__name__, "state": state}
 
-        for start in range(0, len(x), batch_size):
-            out = model(x[start : start + batch_size], training=False)
-            outputs.append(np.asarray(keras.ops.convert_to_numpy(out), dtype=np.float64))
-    return np.concatenate(outputs, axis=0)
+
+def adapt_value(namespace, value):
+    """A notebook value as it is (plain data: the channel normalises it)."""
+    return value
 
 
 def adapt_torch_module(namespace, module_class, state, x):
@@ -182,7 +183,8 @@ ADAPTERS = {
     "keras_model": adapt_keras_model,
     "keras_value": adapt_keras_value,
     "keras_compile": adapt_keras_compile,
-    "predict": adapt_predict,
+    "torch_state": adapt_torch_state,
+    "value": adapt_value,
     "torch_module": adapt_torch_module,
     "torch_evaluate": adapt_torch_evaluate,
     "keras_to_torch": adapt_keras_to_torch,

@@ -19,8 +19,9 @@ The specs:
 * ``network_gradient_check``: the same function against centred differences of a numpy
   forward pass of the network, on tiny networks (a gradient check that trusts no framework);
 * ``sgd_step``: one step of gradient descent, ``(new_params, loss)``, to 1e-8 of the oracle's;
-* ``trained_accuracy``: the notebook's trained network labels the grader's held-out digits
-  (:func:`cnncourse.data.grading_digits`; the labels never leave the grader) with at least
+* ``trained_accuracy``: the notebook's trained parameters (``params``), run by the checks'
+  own forward pass (:func:`cnncourse.checks.model_eval.capstone_logits`), label the held-out
+  digits (:func:`cnncourse.data.grading_digits`, never sent to the kernel) with at least
   :data:`ACCURACY_THRESHOLD` accuracy.
 """
 
@@ -338,29 +339,41 @@ class StepResult:
 
 
 class AccuracyAtLeast:
-    """Predicted labels (an integer array of shape ``(n,)``) whose accuracy against
-    ``labels`` is at least ``threshold``."""
+    """Trained parameters (the network's dict of arrays) whose predictions for ``images``,
+    computed here, match ``labels`` often enough."""
 
-    def __init__(self, labels: np.ndarray, threshold: float = ACCURACY_THRESHOLD):
-        self.labels, self.threshold = np.asarray(labels), threshold
+    def __init__(
+        self, images: np.ndarray, labels: np.ndarray, threshold: float = ACCURACY_THRESHOLD
+    ):
+        self.images, self.labels, self.threshold = images, np.asarray(labels), threshold
+
+    def predictions(self, got) -> np.ndarray | str:
+        """Labels predicted with the parameters ``got``, or why they cannot be run."""
+        if type(got) is not dict or set(got) != set(PARAM_NAMES):
+            keys = sorted(got) if type(got) is dict else type_name(got)
+            return f"params should be the dict {PARAM_NAMES} of trained arrays, got {keys}"
+        W1, b1, W2, b2 = (got[k] for k in PARAM_NAMES)
+        if not all(type(a) is np.ndarray and a.dtype.kind == "f" for a in (W1, b1, W2, b2)):
+            return "every parameter should be a float numpy array"
+        side = self.images.shape[1]
+        if W1.ndim != 4 or W1.shape[0] != W1.shape[1] or W1.shape[2] != 1:
+            return f"W1 has shape {W1.shape}, expected (f, f, 1, n_F)"
+        n_F, flat = W1.shape[3], pooled_size(side, W1.shape[0]) ** 2 * W1.shape[3]
+        if b1.size != n_F or W2.shape != (flat, W2.shape[-1]) or b2.size != W2.shape[-1]:
+            return (
+                f"the parameters do not fit together: W1 {W1.shape}, b1 {b1.shape}, W2 "
+                f"{W2.shape}, b2 {b2.shape} (W2 needs {flat} rows for 28x28 digits)"
+            )
+        from .model_eval import capstone_logits
+
+        return capstone_logits(got, self.images).argmax(axis=1)
 
     def mismatch(self, got, what: str) -> Mismatch | None:
         n = len(self.labels)
-        if type(got) is not np.ndarray:
-            return Mismatch(
-                what, TYPE, f"{what} should be a numpy.ndarray of labels, got {type_name(got)}"
-            )
-        if got.shape != (n,):
-            return Mismatch(
-                what, TYPE, f"{what} has shape {got.shape}, expected ({n},): one label per digit"
-            )
-        if got.dtype.kind not in "iu":
-            return Mismatch(
-                what,
-                TYPE,
-                f"{what} has dtype {got.dtype}: labels are integers (argmax of the logits)",
-            )
-        accuracy = float(np.mean(got == self.labels))
+        predicted = self.predictions(got)
+        if isinstance(predicted, str):
+            return Mismatch(what, TYPE, predicted, got)
+        accuracy = float(np.mean(predicted == self.labels))
         if accuracy < self.threshold:
             return Mismatch(
                 what,
@@ -525,49 +538,50 @@ class SgdStep(Spec):
         ]
 
 
-def _grading_digits(n: int):
+def _held_out(n: int) -> tuple[np.ndarray, np.ndarray]:
+    """The grader's held-out digits as the network takes them: (m, 28, 28, 1) in [0, 1]."""
     from ..data import grading_digits
 
-    return grading_digits(n)
+    x, y = grading_digits(n)
+    return (np.asarray(x, dtype=np.float64) / 255.0)[..., np.newaxis], np.asarray(y)
 
 
 class TrainedAccuracy(Spec):
-    """The trained network's labels for the grader's held-out digits (labels stay here)."""
+    """The trained parameters, run by the checks on held-out digits the kernel never gets."""
 
     name = "trained_accuracy"
-    target = "trained_predictions"
+    target = "params"
     family = "trained_accuracy"
-    forbidden = IM2COL_POLICY
-    arg_names = ("X",)
-    outputs = "trained_predictions(X)"
+    adapter = "value"
+    outputs = "params"
     n_random = 0
     n_digits = 2_000
+
+    def matcher(self) -> AccuracyAtLeast:
+        images, labels = _held_out(self.n_digits)
+        return AccuracyAtLeast(images, labels)
 
     def anchors(self):
         n = self.n_digits
 
-        def build():
-            x, _ = _grading_digits(n)
-            return (np.array(x),), {}
-
         def show(value):
-            if type(value) is not np.ndarray or value.shape != (n,):
+            matcher = self.matcher()
+            predicted = matcher.predictions(value)
+            if isinstance(predicted, str):
                 return []
-            _, labels = _grading_digits(n)
-            accuracy = float(np.mean(value == labels))
-            return [f"accuracy on the {n:,} held-out grading digits: {accuracy:.2%}"]
+            accuracy = float(np.mean(predicted == matcher.labels))
+            return [f"accuracy of params on the {n:,} held-out grading digits: {accuracy:.2%}"]
 
-        return [Anchor(f"the {n:,} held-out grading digits (uint8, (n, 28, 28))", build, show)]
+        return [Anchor("the trained params", lambda: ((), {}), show)]
 
     def draw(self, rng):
         return {}
 
     def expect(self, c, args, kwargs):
-        _, labels = _grading_digits(self.n_digits)
-        return AccuracyAtLeast(labels)
+        return self.matcher()
 
     def describe(self, c):
-        return f"the {self.n_digits:,} held-out grading digits"
+        return f"params on the {self.n_digits:,} held-out grading digits"
 
 
 SPECS: dict[str, Spec] = {

@@ -33,6 +33,7 @@ MAX_ITEMS = 4096  # entries in one tuple, list or dict
 MAX_STRING = 2000  # characters kept of a string or a message
 MAX_ARRAYS = 512  # arrays in one archive
 DEFAULT_MAX_BYTES = 64 * 2**20  # size of one archive, packed or unpacked
+MAX_TREE_BYTES = 2**20  # the JSON tree (arrays carry the bulk): bounds the objects it makes
 
 # Functions whose use a library-call policy can forbid, by the module they live in.
 # "stride_tricks" names two functions only: numpy itself uses broadcast_to from that module.
@@ -242,6 +243,35 @@ def pack(value) -> bytes:
     return buffer.getvalue()
 
 
+def _read_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> np.ndarray:
+    """One ``.npy`` member, after checking that its header declares exactly the bytes the
+    member holds (a forged header cannot make the reader allocate more than it sent)."""
+    fmt = np.lib.format
+    with archive.open(info) as fh:
+        version = fmt.read_magic(fh)
+        if version == (1, 0):
+            shape, fortran, dtype = fmt.read_array_header_1_0(fh)
+        elif version in ((2, 0), (3, 0)):
+            shape, fortran, dtype = fmt.read_array_header_2_0(fh)
+        else:
+            raise ValueError(f"unsupported .npy version {version}")
+        if dtype.hasobject:
+            raise ValueError("object arrays are not allowed (they would need pickle)")
+        count = 1
+        for dim in shape:
+            count *= int(dim)
+        header = fh.tell()
+        if count * dtype.itemsize != info.file_size - header:
+            raise ValueError(
+                f"the header declares {count * dtype.itemsize} bytes, the member holds "
+                f"{info.file_size - header}"
+            )
+        data = bytearray(fh.read(count * dtype.itemsize))  # writable, one copy
+    return np.frombuffer(data, dtype=dtype, count=count).reshape(
+        shape, order="F" if fortran else "C"
+    )
+
+
 def unpack(data: bytes, max_bytes: int = DEFAULT_MAX_BYTES):
     """Read what :func:`pack` wrote, refusing anything else.
 
@@ -266,13 +296,13 @@ def unpack(data: bytes, max_bytes: int = DEFAULT_MAX_BYTES):
     expected = {"tree.npy"} | {f"a{i}.npy" for i in range(len(infos) - 1)}
     if set(names) != expected:
         raise ChannelError("unexpected member names")
+    by_name = {info.filename: info for info in infos}
+    if by_name["tree.npy"].file_size > MAX_TREE_BYTES + 256:
+        raise ChannelError(f"the tree is over the limit of {MAX_TREE_BYTES} bytes")
     loaded = {}
     try:
         for name in names:
-            with archive.open(name) as fh:
-                loaded[name[:-4]] = np.lib.format.read_array(
-                    io.BytesIO(fh.read(max_bytes + 1)), allow_pickle=False
-                )
+            loaded[name[:-4]] = _read_member(archive, by_name[name])
     except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
         raise ChannelError(f"an unreadable array ({type(exc).__name__}: {exc})"[:300]) from None
     tree_bytes = loaded.pop("tree")

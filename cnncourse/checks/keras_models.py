@@ -14,7 +14,7 @@ __tracebackhide__ = True  # IPython leaves these frames out of a failing check's
 import numpy as np
 
 from .. import grading_models as gm
-from ..grading_models import LayerSpec
+from ..layer_spec import LayerSpec
 from ..testing import CheckError
 from .engine import Anchor, Spec
 from .matchers import (
@@ -24,6 +24,7 @@ from .matchers import (
     mismatch_from_check,
     type_name,
 )
+from .model_eval import described_differently, probe_images
 
 # ===================================================================== Keras models
 
@@ -160,6 +161,9 @@ class KerasModelMatches:
             gm.check_layer_table(table, expected, spec.parts, spec.total_params)
         except CheckError as exc:
             return mismatch_from_check(exc, what, got)
+        why = described_differently(got, table, shape, probe_images(spec.input_shape))
+        if why is not None:
+            return Mismatch(what, VALUES, why, got)
         return None
 
 
@@ -176,7 +180,8 @@ class KerasBuilder(Spec):
     layers = staticmethod(lecture_cnn_layers)
 
     def anchors(self):
-        return [Anchor(f"{self.target}()", lambda: ((), {}), self._show)]
+        probe = {"probe": probe_images(self.input_shape)}
+        return [Anchor(f"{self.target}()", lambda: ((), dict(probe)), self._show)]
 
     def _show(self, value) -> list[str]:
         if "params" not in self.parts or type(value) is not dict:
@@ -269,8 +274,13 @@ class StartsWithCropping:
             return problem
         try:
             kinds = gm.config_layer_kinds(gm.model_config_from_json(data))
+            table = gm.layer_table_from_config(data)
+            shape = gm.config_input_shape(data)
         except CheckError as exc:
             return mismatch_from_check(exc, what, got)
+        why = described_differently(got, table, shape, probe_images(shape))
+        if why is not None:
+            return Mismatch(what, VALUES, why, got)
         if not kinds or kinds[0] != "Cropping2D":
             first = kinds[0] if kinds else "no layer at all"
             return Mismatch(
@@ -291,7 +301,8 @@ class CroppedModelCrops(Spec):
     n_random = 0
 
     def anchors(self):
-        return [Anchor("the trained cropped_model", lambda: ((), {}))]
+        probe = {"probe": probe_images((28, 28, 1))}
+        return [Anchor("the trained cropped_model", lambda: ((), dict(probe)))]
 
     def draw(self, rng):
         return {}

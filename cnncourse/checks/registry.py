@@ -1,74 +1,127 @@
-"""Which checks decide each test cell of each graded notebook.
+"""Every graded notebook, registered in one place.
 
-``TEST_CELLS[notebook][grade_id]`` lists the names of the specs a test cell runs, in order.
-The notebook's visible test cell calls ``verify(name, function)`` for each of them; the
-autograder looks the same names up here and decides the cell's points from its own
-comparisons (``tests/test_registry.py`` checks that both agree).
+``NOTEBOOKS[notebook]`` says, for one graded notebook:
+
+* ``test_cells``: which checks (specs, by name) decide each test cell, in order; the
+  notebook's visible test cell calls ``verify(name, function)`` for each of them and the
+  autograder decides the cell's points from the same names (``tests/test_decide.py`` checks
+  that both agree);
+* ``libraries``: the frameworks its kernel may import while it is graded (none for the numpy
+  notebooks: every other library, SciPy, PyTorch, TensorFlow and JAX included, is absent from
+  the sandbox, see :mod:`autograder.python_view`);
+* ``course_modules``: the modules of the helper package its kernel may import besides the
+  ones every notebook gets (:data:`KERNEL_COURSE_MODULES`); the modules that implement a
+  graded function (``architecture``, ``models``, ``grading_models``, ``lecture_numpy``, the
+  checks and oracles) are never among them.
+
+A new assignment adds its notebooks here and its specs' module to :data:`SPEC_MODULES`.
 """
 
 from __future__ import annotations
 
 __tracebackhide__ = True  # IPython leaves these frames out of a failing check's traceback
 
+from dataclasses import dataclass, field
+
 from .engine import Spec
 
-TEST_CELLS: dict[str, dict[str, tuple[str, ...]]] = {
-    "01_conv_forward": {
-        "zero_pad_tests": ("zero_pad",),
-        "conv_single_step_tests": ("conv_single_step",),
-        "conv_forward_tests": ("conv_forward",),
-        "pool_forward_tests": ("pool_forward",),
-    },
-    "02_conv_backward": {
-        "conv_backward_tests": ("conv_backward",),
-        "conv_backward_gradient_check": ("conv_backward_gradient_check",),
-        "create_mask_from_window_tests": ("create_mask_from_window",),
-        "distribute_value_tests": ("distribute_value",),
-        "pool_backward_tests": ("pool_backward",),
-    },
-    "02_efficient_conv": {
-        "conv_forward_fast_tests": ("conv_forward_fast",),
-        "conv_backward_fast_tests": ("conv_backward_fast",),
-        "pool_forward_fast_tests": ("pool_forward_fast",),
-    },
-    "02_numpy_cnn": {
-        "pool_backward_fast_tests": ("pool_backward_fast",),
-        "network_gradients_tests": ("network_gradients",),
-        "network_gradient_check": ("network_gradient_check",),
-        "sgd_step_tests": ("sgd_step",),
-        "trained_accuracy_tests": ("trained_accuracy",),
-    },
+# Helper modules every graded kernel may import (set-up, data, figures, the CheckError type).
+KERNEL_COURSE_MODULES = ("__init__", "runtime", "data", "plots", "testing")
+# Frameworks by the distributions that provide them (see autograder.python_view).
+KERAS = ("keras", "tensorflow-cpu", "tensorflow")
+TORCH = ("torch",)
+
+
+@dataclass(frozen=True)
+class GradedNotebook:
+    """One graded notebook: its test cells' checks and what its kernel may import."""
+
+    test_cells: dict[str, tuple[str, ...]]
+    libraries: tuple[str, ...] = ()
+    course_modules: tuple[str, ...] = field(default=())
+
+
+NOTEBOOKS: dict[str, GradedNotebook] = {
+    "01_conv_forward": GradedNotebook(
+        {
+            "zero_pad_tests": ("zero_pad",),
+            "conv_single_step_tests": ("conv_single_step",),
+            "conv_forward_tests": ("conv_forward",),
+            "pool_forward_tests": ("pool_forward",),
+        }
+    ),
+    "02_conv_backward": GradedNotebook(
+        {
+            "conv_backward_tests": ("conv_backward",),
+            "conv_backward_gradient_check": ("conv_backward_gradient_check",),
+            "create_mask_from_window_tests": ("create_mask_from_window",),
+            "distribute_value_tests": ("distribute_value",),
+            "pool_backward_tests": ("pool_backward",),
+        }
+    ),
+    "02_efficient_conv": GradedNotebook(
+        {
+            "conv_forward_fast_tests": ("conv_forward_fast",),
+            "conv_backward_fast_tests": ("conv_backward_fast",),
+            "pool_forward_fast_tests": ("pool_forward_fast",),
+        }
+    ),
+    "02_numpy_cnn": GradedNotebook(
+        {
+            "pool_backward_fast_tests": ("pool_backward_fast",),
+            "network_gradients_tests": ("network_gradients",),
+            "network_gradient_check": ("network_gradient_check",),
+            "sgd_step_tests": ("sgd_step",),
+            "trained_accuracy_tests": ("trained_accuracy",),
+        }
+    ),
     # Assignments 3-5: arithmetic.py, keras_models.py, accuracy.py, torch_models.py
-    "03_keras_mnist": {
-        "conv_output_size_tests": ("conv_output_size",),
-        "conv_param_count_tests": ("conv_param_count",),
-        "receptive_field_tests": ("receptive_field",),
-        "build_model_layers_tests": ("build_model_layers",),
-        "build_model_shapes_tests": ("build_model_shapes",),
-        "build_model_params_tests": ("build_model_params",),
-        "compile_model_tests": ("compile_model",),
-        "accuracy_tests": ("keras_accuracy",),
-    },
-    "04_pytorch_mnist": {
-        "lecture_cnn_params_tests": ("lecture_cnn_params",),
-        "lecture_cnn_shape_tests": ("lecture_cnn_forward",),
-        "evaluate_tests": ("evaluate",),
-        "accuracy_tests": ("torch_accuracy",),
-        "copy_weights_tests": ("copy_keras_weights",),
-    },
-    "05_cropping": {
-        "cropping_int_pair_tests": ("cropping_int_pair",),
-        "cropping_nested_tests": ("cropping_nested",),
-        "feature_map_cropper_tests": ("feature_map_cropper",),
-        "cropped_layers_tests": ("cropped_classifier_layers",),
-        "cropped_shapes_tests": ("cropped_classifier_shapes",),
-        "cropped_params_tests": ("cropped_classifier_params",),
-        "classic_layers_tests": ("classic_classifier_layers",),
-        "classic_shapes_tests": ("classic_classifier_shapes",),
-        "classic_params_tests": ("classic_classifier_params",),
-        "cropped_accuracy_tests": ("cropped_accuracy", "cropped_model_crops"),
-        "classic_accuracy_tests": ("classic_accuracy",),
-    },
+    "03_keras_mnist": GradedNotebook(
+        {
+            "conv_output_size_tests": ("conv_output_size",),
+            "conv_param_count_tests": ("conv_param_count",),
+            "receptive_field_tests": ("receptive_field",),
+            "build_model_layers_tests": ("build_model_layers",),
+            "build_model_shapes_tests": ("build_model_shapes",),
+            "build_model_params_tests": ("build_model_params",),
+            "compile_model_tests": ("compile_model",),
+            "accuracy_tests": ("keras_accuracy",),
+        },
+        libraries=KERAS,
+        course_modules=("layer_spec",),
+    ),
+    "04_pytorch_mnist": GradedNotebook(
+        {
+            "lecture_cnn_params_tests": ("lecture_cnn_params",),
+            "lecture_cnn_shape_tests": ("lecture_cnn_forward",),
+            "evaluate_tests": ("evaluate",),
+            "accuracy_tests": ("torch_accuracy",),
+            "copy_weights_tests": ("copy_keras_weights",),
+        },
+        libraries=TORCH + KERAS,
+    ),
+    "05_cropping": GradedNotebook(
+        {
+            "cropping_int_pair_tests": ("cropping_int_pair",),
+            "cropping_nested_tests": ("cropping_nested",),
+            "feature_map_cropper_tests": ("feature_map_cropper",),
+            "cropped_layers_tests": ("cropped_classifier_layers",),
+            "cropped_shapes_tests": ("cropped_classifier_shapes",),
+            "cropped_params_tests": ("cropped_classifier_params",),
+            "classic_layers_tests": ("classic_classifier_layers",),
+            "classic_shapes_tests": ("classic_classifier_shapes",),
+            "classic_params_tests": ("classic_classifier_params",),
+            "cropped_accuracy_tests": ("cropped_accuracy", "cropped_model_crops"),
+            "classic_accuracy_tests": ("classic_accuracy",),
+        },
+        libraries=KERAS,
+        course_modules=("layer_spec",),
+    ),
+}
+
+# Which checks decide each test cell (a view of NOTEBOOKS, for readers and tests).
+TEST_CELLS: dict[str, dict[str, tuple[str, ...]]] = {
+    name: entry.test_cells for name, entry in NOTEBOOKS.items()
 }
 
 
@@ -107,18 +160,8 @@ def specs_for_cell(notebook: str, grade_id: str) -> list[Spec] | None:
     return None if names is None else [get_spec(n) for n in names]
 
 
-# Libraries the sandbox hides from a notebook's kernel while grading: the notebooks whose
-# graded functions may not use a framework at all and that need none in their other cells.
-# (Notebooks that use Keras or PyTorch keep them; their functions' policies are checked by
-# reading the source and watching the calls.)
-SANDBOX_HIDES: dict[str, tuple[str, ...]] = {
-    "01_conv_forward": ("torch", "tensorflow", "keras", "jax", "scipy"),
-    "02_conv_backward": ("torch", "tensorflow", "keras", "jax", "scipy"),
-    "02_efficient_conv": ("torch", "tensorflow", "keras", "jax"),
-    "02_numpy_cnn": ("torch", "tensorflow", "keras", "jax"),
-}
-
-
-def notebook_policy(notebook: str) -> tuple[str, ...]:
-    """The libraries hidden from ``notebook``'s kernel while grading (see SANDBOX_HIDES)."""
-    return SANDBOX_HIDES.get(notebook, ())
+def kernel_imports(notebook: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """What ``notebook``'s kernel may import while graded: (framework distributions, helper
+    modules). A notebook that is not registered gets no framework and the common helpers."""
+    entry = NOTEBOOKS.get(notebook, GradedNotebook({}))
+    return entry.libraries, KERNEL_COURSE_MODULES + entry.course_modules

@@ -1,0 +1,215 @@
+"""One trusted grader, whatever the instructor presses.
+
+The same three submissions of assignment 1 (an honest student; a student whose functions
+return zeros and whose solution cell replaces the checks' ``verify`` by one that prints the
+pass line; the same patch in a cell added after set-up) are graded in one course folder by
+the three ways an instructor can grade, one after the other:
+
+1. ``python -m autograder grade submitted`` (the course's own command);
+2. nbgrader's own ``nbgrader autograde`` (the command line);
+3. the Formgrader's autograde button, clicked in a real browser (headless Chromium).
+
+Plain nbgrader gave the cheats 7/7 both ways (the test cells ran in the student's kernel);
+every way must now read 7 / 0 / 0, and the Formgrader must show the grades ours recorded.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import build_fixtures
+import pytest
+
+pytestmark = pytest.mark.slow
+
+CHROMIUM = os.environ.get("CNN_COURSE_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+BIN = Path(sys.executable).parent
+AID = "01_conv_forward"
+NB = f"{AID}.ipynb"
+STUDENTS = {  # student -> (fixture kind, case)
+    "honest": ("cases", "correct"),
+    "cheat_in_solution": ("attacks", "verify_patched_in_solution"),
+    "cheat_in_added_cell": ("attacks", "verify_patched_in_added_cell"),
+}
+EXPECTED = {"honest": 7.0, "cheat_in_solution": 0.0, "cheat_in_added_cell": 0.0}
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _env(course: Path, home: Path) -> dict[str, str]:
+    home.mkdir(parents=True, exist_ok=True)
+    return {
+        "PATH": "/usr/local/bin:/usr/bin:/bin",  # the venv is not activated
+        "HOME": str(home),
+        "LANG": "C.UTF-8",
+        "CNN_COURSE_ROOT": str(course),
+        "CNN_COURSE_THREADS": "1",
+        "TF_CPP_MIN_LOG_LEVEL": "2",
+    }
+
+
+def _run(args, cwd: Path, env: dict, timeout: int = 900) -> str:
+    done = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+    out = done.stdout + done.stderr
+    assert done.returncode == 0, f"{' '.join(map(str, args))} failed:\n{out[-4000:]}"
+    return out
+
+
+def _scores(course: Path) -> dict[str, float]:
+    with sqlite3.connect(course / "gradebook.db") as db:
+        rows = db.execute(
+            "SELECT student.id, SUM(grade.auto_score) FROM grade "
+            "JOIN submitted_notebook ON grade.notebook_id = submitted_notebook.id "
+            "JOIN submitted_assignment ON submitted_notebook.assignment_id = "
+            "submitted_assignment.id JOIN student ON submitted_assignment.student_id = "
+            "student.id GROUP BY student.id"
+        ).fetchall()
+    return {student: float(total or 0) for student, total in rows}
+
+
+def _clear_scores(course: Path) -> None:
+    with sqlite3.connect(course / "gradebook.db") as db:
+        db.execute("UPDATE grade SET auto_score = NULL")
+    shutil.rmtree(course / "autograded", ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def course(root, tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("trusted")
+    course = tmp / "course"
+    course.mkdir()
+    shutil.copy2(root / "nbgrader_config.py", course)
+    for name in ("solutions", "assignments"):
+        shutil.copytree(root / name, course / name, ignore=shutil.ignore_patterns(".ipynb_*"))
+    for student, (kind, case) in STUDENTS.items():
+        folder = course / "submitted" / student / AID
+        folder.mkdir(parents=True)
+        shutil.copy(build_fixtures.case_path(kind, AID, case, NB), folder / NB)
+        (folder / "timestamp.txt").write_text("2026-12-06 10:00:00.000000 UTC")
+    env = _env(course, tmp / "home")
+    _run([sys.executable, "-m", "autograder", "gradebook", AID], course, env)
+    for student in STUDENTS:
+        _run([str(BIN / "nbgrader"), "db", "student", "add", student], course, env)
+    return course, env, tmp
+
+
+def test_ours_then_nbgrader_cli_then_the_formgrader_button(course):
+    course, env, tmp = course
+    # 1. the course's own command, into the course's gradebook and autograded/
+    _run([sys.executable, "-m", "autograder", "grade", "submitted", "-j", "2"], course, env)
+    ours = _scores(course)
+    assert ours == EXPECTED, ours
+
+    # 2. nbgrader's own command line
+    _clear_scores(course)
+    out = _run([str(BIN / "nbgrader"), "autograde", AID, "--force"], course, env)
+    assert "trusted grader" in out, out[-2000:]
+    cli = _scores(course)
+    assert cli == EXPECTED, cli
+
+    # 3. the Formgrader's button, in a real browser
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"Chromium not found at {CHROMIUM} (apt-get install chromium)")
+    pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
+    from playwright.sync_api import sync_playwright
+
+    port, token = _free_port(), secrets.token_hex(16)
+    command = [
+        str(BIN / "jupyter"),
+        "lab",
+        "--no-browser",
+        f"--port={port}",
+        "--ServerApp.ip=127.0.0.1",
+        f"--ServerApp.token={token}",
+        f"--ServerApp.root_dir={course}",
+        "--LabApp.news_url=",
+    ]
+    if os.geteuid() == 0:
+        command.append("--allow-root")
+    log = (tmp / "jupyter.log").open("w")
+    server = subprocess.Popen(command, cwd=course, env=env, stdout=log, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    shots = tmp / "screenshots"
+    shots.mkdir()
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            try:
+                with urllib.request.urlopen(f"{base}/api/status?token={token}", timeout=5):
+                    break
+            except OSError:
+                assert server.poll() is None and time.monotonic() < deadline, (
+                    tmp / "jupyter.log"
+                ).read_text()
+                time.sleep(0.5)
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            page = browser.new_context(viewport={"width": 1400, "height": 950}).new_page()
+            page.set_default_timeout(240_000)
+            page.goto(f"{base}/formgrader/manage_submissions/{AID}?token={token}")
+            # The Formgrader shows the grades the two commands recorded.
+            for student, score in EXPECTED.items():
+                row = page.locator("tr", has_text=student).first
+                row.wait_for()
+                assert f"{score:g} / 7" in row.inner_text(), row.inner_text()
+            page.screenshot(path=str(shots / "formgrader_before.png"))
+            _clear_scores(course)
+            for student in STUDENTS:
+                row = page.locator("tr", has_text=student).first
+                row.locator("td.autograde a").click()
+                modal = page.locator("#success-modal, #error-modal").first
+                modal.wait_for()
+                text = modal.inner_text()
+                page.screenshot(path=str(shots / f"button_{student}.png"))
+                assert "Successfully autograded" in text, text
+                modal.locator("button", has_text="Close").first.click()
+                modal.wait_for(state="detached")
+            page.reload()
+            for student, score in EXPECTED.items():
+                row = page.locator("tr", has_text=student).first
+                row.wait_for()
+                assert f"{score:g} / 7" in row.inner_text(), row.inner_text()
+            browser.close()
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            server.kill()
+        log.close()
+    button = _scores(course)
+    assert button == EXPECTED, button
+
+
+def test_in_kernel_grading_needs_a_loud_opt_in(course):
+    """nbgrader's old path (test cells run in the kernel) exists only behind
+    CNN_COURSE_IN_KERNEL_GRADING=1, and says so at every run."""
+    course, env, _ = course
+    out = _run(
+        [str(BIN / "nbgrader"), "autograde", AID, "--force", "--student", "honest"],
+        course,
+        {**env, "CNN_COURSE_IN_KERNEL_GRADING": "1"},
+    )
+    assert "UNSAFE" in out and "INSIDE the student's kernel" in out, out[-2000:]
