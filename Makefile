@@ -48,10 +48,13 @@ release: $(STAMP)
 gradebook: $(STAMP)
 	$(BIN)/python -m autograder gradebook
 
-## lint: ruff check and ruff format --check
+## lint: ruff check, ruff format --check, and the mypy type checker on the libraries
 lint: $(STAMP)
-	$(BIN)/ruff check cnncourse autograder tests benchmarks
-	$(BIN)/ruff format --check cnncourse autograder tests benchmarks
+	$(BIN)/ruff check $(LINT_PATHS)
+	$(BIN)/ruff format --check $(LINT_PATHS)
+	$(BIN)/mypy
+
+LINT_PATHS := cnncourse autograder tests benchmarks classroom deploy
 
 ## bench-conv: numpy loops vs vectorised numpy vs torch (assignment 2)
 bench-conv: $(STAMP)
@@ -73,6 +76,35 @@ reproduce-numpy-cnn: $(STAMP)
 reproduce: $(STAMP)
 	$(BIN)/python benchmarks/reproduce_training.py
 
+# --- the course as a book (book/; README "The course as a book") ---
+.PHONY: book book-fast
+
+## book: the course as a static HTML site, lectures run in full mode (book/_build/html)
+book: $(STAMP)
+	$(BIN)/python -m book.build
+
+## book-fast: the same site with lectures in fast mode, as CI checks it (book/_build/html-fast)
+book-fast: $(STAMP)
+	$(BIN)/python -m book.build --fast
+# --- end book ---
+
 ## clean-venv: delete .venv
 clean-venv:
 	rm -rf $(VENV)
+
+# --- classroom (JupyterHub for a class; README "Running the course for a class") ---
+# As root. Settings: make classroom CLASSROOM_PORT=8080 CLASSROOM_PREFIX=/srv/other
+CLASSROOM_PORT   ?= 8000
+CLASSROOM_PREFIX ?= /srv/cnn-course
+CLASSROOM_ROSTER ?= classroom/roster.csv
+.PHONY: classroom classroom-clean
+
+## classroom: JupyterHub with the demo class (as root); prints the URL and the accounts
+classroom: $(STAMP)
+	$(BIN)/python -m classroom up --prefix $(CLASSROOM_PREFIX) --port $(CLASSROOM_PORT) \
+	    --roster $(CLASSROOM_ROSTER)
+
+## classroom-clean: stop the classroom hub, remove its accounts and its folder
+classroom-clean: $(STAMP)
+	$(BIN)/python -m classroom down --prefix $(CLASSROOM_PREFIX)
+# --- end classroom ---

@@ -57,7 +57,7 @@ def read_regular_file(path: Path | str, max_bytes: int, dir_fd: int | None = Non
     try:
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
-            raise IsADirectoryError(f"{path.name} is not a regular file")
+            raise IsADirectoryError(f"{Path(path).name} is not a regular file")
         if info.st_size > max_bytes:
             raise OverflowError(f"{info.st_size} bytes")
         chunks, total = [], 0

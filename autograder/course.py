@@ -67,7 +67,11 @@ def course_config(
     config = load_course_config(config_path)
     config.CourseDirectory.root = str(course_root)
     config.CourseDirectory.db_url = db_url or f"sqlite:///{course_root / 'gradebook.db'}"
-    config.Exchange.root = str(course_root / "exchange")
+    # a scratch course has an exchange of its own, so nbgrader finds it (it says so loudly
+    # when the folder is missing or not writable)
+    exchange = course_root / "exchange"
+    exchange.mkdir(parents=True, exist_ok=True)
+    config.Exchange.root = str(exchange)
     for key, value in extra.items():
         config[key] = value
     return config

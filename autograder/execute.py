@@ -56,9 +56,11 @@ _SOCKET_TYPES = {"shell": zmq.DEALER, "stdin": zmq.DEALER, "control": zmq.DEALER
 
 class BoundedKernelClient(AsyncKernelClient):
     """A kernel client whose sockets refuse any message larger than ``max_message_bytes``
-    (ZeroMQ drops such a peer before the grader holds the message in memory)."""
+    (ZeroMQ drops such a message, and the connection, before the grader holds it in memory);
+    :meth:`dropped_output` says when that happened to the kernel's output channel."""
 
-    max_message_bytes = 32 * 2**20
+    max_message_bytes = 8 * 2**20
+    _iopub_monitor: zmq.Socket | None = None
 
     def _create_connected_socket(self, channel: str, identity: bytes | None = None):
         url = self._make_url(channel)
@@ -67,15 +69,26 @@ class BoundedKernelClient(AsyncKernelClient):
         sock.setsockopt(zmq.MAXMSGSIZE, int(self.max_message_bytes))
         if identity:
             sock.identity = identity
+        if channel == "iopub":
+            monitor = sock.get_monitor_socket(zmq.EVENT_DISCONNECTED)
+            self._iopub_monitor = zmq.Socket.shadow(monitor.underlying)
         sock.connect(url)
         return sock
+
+    def dropped_output(self) -> bool:
+        """Whether the output channel was cut since the last call (an oversized message)."""
+        monitor = getattr(self, "_iopub_monitor", None)
+        dropped = False
+        while monitor is not None and monitor.poll(0):
+            monitor.recv_multipart()
+            dropped = True
+        return dropped
 
 
 class SandboxedKernelManager(AsyncKernelManager):
     """A kernel manager whose kernel command is wrapped by a :class:`Sandbox`."""
 
     sandbox = Any(None, allow_none=True)
-    client_class = "autograder.execute.BoundedKernelClient"
 
     def format_kernel_cmd(self, extra_arguments=None):
         cmd = super().format_kernel_cmd(extra_arguments)
@@ -124,9 +137,7 @@ class SandboxedExecute(Execute):
     def create_kernel_manager(self):
         km = super().create_kernel_manager()
         limits = self._limits
-        BoundedKernelClient.max_message_bytes = (
-            max(limits.result_mb, 2 * limits.notebook_output_kb // 1024, 16) * 2**20
-        )
+        BoundedKernelClient.max_message_bytes = max(4 * limits.output_kb * 1024, 8 * 2**20)
         box = Sandbox(
             workdir=Path(self.workdir),
             runtime_dir=Path(self.runtime_dir),
@@ -143,6 +154,7 @@ class SandboxedExecute(Execute):
         if self._channel is None:
             self._channel = ChannelFolder(box.channel_dir)
         km.sandbox = box
+        km.client_factory = BoundedKernelClient
         # Unix sockets: the kernel has no network namespace, so TCP would not reach it.
         km.transport = "ipc"
         km.ip = str(box.ipc_dir / "kernel")
@@ -168,6 +180,12 @@ class SandboxedExecute(Execute):
         counts against that cell's output limit, like any cell's output; a replay's output
         was counted when the cell first ran."""
         cap = self._limits.output_kb * 1024
+        if self._request_output is not None and self.kc.dropped_output():
+            await self._async_check_alive()  # a dead kernel is KernelDied, not this
+            raise OutputFlood(
+                f"an output message over {BoundedKernelClient.max_message_bytes // 2**20} MB "
+                "was printed while the grader's checks ran"
+            )
         while True:
             try:
                 msg = await ensure_async(self.kc.iopub_channel.get_msg(timeout=0))
@@ -233,7 +251,7 @@ class SandboxedExecute(Execute):
         return None
 
     # -- bookkeeping --------------------------------------------------------------------
-    def _problem(self, cell_index: int | None, name: str, message: str) -> None:
+    def _problem(self, cell_index: int | None, name: ProblemName, message: str) -> None:
         cell = ""
         if cell_index is not None:
             cell = (
@@ -330,12 +348,13 @@ class SandboxedExecute(Execute):
 
     def _start_watchdog(self) -> Watchdog:
         process = getattr(self.km.provisioner, "process", None)
+        assert process is not None, "the kernel has no process"
         folders, mounts = self.km.sandbox.writable_places()
         watchdog = Watchdog(process.pid, self._limits, folders=folders, sandbox_mounts=mounts)
         watchdog.start()
         return watchdog
 
-    def _skip(self, pending: list[int], name: str, message: str) -> None:
+    def _skip(self, pending: list[int], name: ProblemName, message: str) -> None:
         for index in pending:
             self.nb.cells[index].outputs = [_error_output(name, message)]
         if pending:
@@ -469,4 +488,4 @@ class SandboxedExecute(Execute):
             ProblemName.CHECK_FAILED,
             ProblemName.MISSING_FUNCTION,
         ):
-            self._problem(index, verdict.problem, verdict.message.splitlines()[0])
+            self._problem(index, ProblemName(verdict.problem), verdict.message.splitlines()[0])

@@ -94,6 +94,7 @@ def build_case(assignment_id: str, case: dict) -> nbformat.NotebookNode:
 def load_cases(path: Path) -> dict[str, dict]:
     """The ``CASES`` dict of a cases module (file names may start with digits)."""
     spec = importlib.util.spec_from_file_location(f"cases_{path.stem}", path)
+    assert spec is not None and spec.loader is not None, path
     module: ModuleType = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module.CASES

@@ -130,6 +130,6 @@ def use_trusted_autograde(config) -> type:
         chosen: type = InKernelAutograde
     else:
         chosen = TrustedAutograde
-    app_module.Autograde = chosen  # type: ignore[attr-defined]
-    api_module.Autograde = chosen  # type: ignore[attr-defined]
+    app_module.Autograde = chosen
+    api_module.Autograde = chosen
     return chosen

@@ -145,8 +145,11 @@ class GradebookWriter:
                 folder.mkdir(parents=True, exist_ok=True)
                 for name, text in files.items():
                     (folder / name).write_text(text, encoding="utf-8")
-                # nbgrader's release_feedback and the Formgrader read it next to the files
+                # nbgrader's release_feedback and the Formgrader read them next to the files
                 (folder / "timestamp.txt").write_text(timestamp, encoding="utf-8")
+                if result.submission_secret:
+                    secret_file = folder / "submission_secret.txt"
+                    secret_file.write_text(result.submission_secret, encoding="ascii")
         payload = result.to_json()
         payload.pop("autograded")
         payload.pop("feedback")

@@ -84,6 +84,7 @@ class SubmissionResult:
     peak_mb: float = 0.0  # the kernel's peak memory
     grader_peak_mb: float = 0.0  # the grading process's own peak (its max RSS)
     timestamp: str = ""  # when it was submitted (nbgrader's timestamp.txt), "" if unknown
+    submission_secret: str = ""  # nbgrader's submission_secret.txt (release_feedback needs it)
     worker: str = ""
     timings: dict[str, float] = field(default_factory=dict)  # seconds per grading step
 
@@ -249,6 +250,8 @@ def grade_task(task: GradeTask) -> SubmissionResult:
     result.problems = list(task.problems)
     result.worker = socket.gethostname()
     result.timestamp = _timestamp(task.files.get("timestamp.txt", b""))
+    secret = task.files.get("submission_secret.txt", b"")[:200].decode("ascii", "replace").strip()
+    result.submission_secret = secret if secret.isprintable() else ""
     _reset_peak_memory()
     scratch = Path(tempfile.mkdtemp(prefix="cnn-grade-"))
     try:

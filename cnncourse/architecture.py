@@ -61,7 +61,7 @@ def _int(value: object, name: str, minimum: int) -> int:
     if isinstance(value, bool):
         raise ValueError(f"{name} must be an integer, not {value!r}")
     try:
-        number = operator.index(value)
+        number = operator.index(value)  # type: ignore[arg-type]
     except TypeError:
         raise ValueError(f"{name} must be an integer, not {value!r}") from None
     if number < minimum:
@@ -341,7 +341,7 @@ def normalize_cropping2d(cropping: Cropping2DArg) -> tuple[IntPair, IntPair]:
     if isinstance(cropping, int):
         result = ((cropping, cropping), (cropping, cropping))
     else:
-        items = tuple(cropping)
+        items: tuple = tuple(cropping)
         if len(items) != 2:
             raise ValueError(f"cropping must have 2 entries (height, width), not {cropping!r}")
         if all(isinstance(v, int) for v in items):

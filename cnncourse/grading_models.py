@@ -23,7 +23,7 @@ from __future__ import annotations
 import math
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import Any, NoReturn
 
 import numpy as np
 
@@ -33,7 +33,7 @@ from .testing import CheckError
 KERAS_PARTS = ("types", "config", "shapes", "params")
 
 
-def _fail(message: str) -> None:
+def _fail(message: str) -> NoReturn:
     raise CheckError(message)
 
 
@@ -210,7 +210,7 @@ def check_layer_table(
                 if _as_tuple(have) != _as_tuple(value):
                     _fail(f"layer {i} ({got.kind}) has {key}={have!r}, expected {value!r}")
         if "shapes" in parts and want.output_shape is not None:
-            if tuple(got.output_shape) != tuple(want.output_shape):
+            if tuple(got.output_shape or ()) != tuple(want.output_shape):
                 _fail(
                     f"layer {i} ({got.kind}) outputs shape {got.output_shape}, "
                     f"expected {tuple(want.output_shape)}{listing}"
@@ -397,8 +397,8 @@ def _layer_output(kind: str, c: dict, shape: tuple[int, ...]) -> tuple[tuple[int
             _windows(n_W, kw, sw, c["padding"], dw),
             filters,
         )
-        bias = filters if c.get("use_bias", True) else 0
-        return out, kh * kw * (n_C // groups) * filters + bias
+        conv_bias = filters if c.get("use_bias", True) else 0
+        return out, kh * kw * (n_C // groups) * filters + conv_bias
     if kind in ("MaxPooling2D", "AveragePooling2D"):
         ph, pw = _pair(c["pool_size"], "pool_size")
         sh, sw = _pair(c.get("strides") or c["pool_size"], "strides")

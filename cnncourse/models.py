@@ -202,7 +202,8 @@ def _lecture_cnn_torch_class() -> type:
             for layer in self.modules():
                 if isinstance(layer, nn.Conv2d | nn.Linear):
                     nn.init.xavier_uniform_(layer.weight)
-                    nn.init.zeros_(layer.bias)
+                    if layer.bias is not None:
+                        nn.init.zeros_(layer.bias)
 
         def forward(self, x: torch.Tensor) -> torch.Tensor:
             return self.classifier(self.features(x))

@@ -17,6 +17,8 @@ __tracebackhide__ = True  # IPython leaves these frames out of a failing check's
 import math
 import numbers
 
+from typing import NoReturn, cast
+
 import numpy as np
 
 # References captured at import time (before student code can monkey-patch numpy).
@@ -57,7 +59,7 @@ class CheckError(AssertionError):
         return lines + [f"\x1b[31mCheckError\x1b[0m: {self}"]
 
 
-def _fail(message: str) -> None:
+def _fail(message: str) -> NoReturn:
     raise CheckError(message)
 
 
@@ -67,7 +69,7 @@ def check_type(name: str, value: object, expected: type | tuple[type, ...]) -> N
         if _type(value) is not _ndarray:
             _fail(f"{name} should be a numpy.ndarray, got {_type(value).__name__}")
     elif not _isinstance(value, expected):
-        names = expected if _isinstance(expected, tuple) else (expected,)
+        names: tuple[type, ...] = expected if isinstance(expected, tuple) else (expected,)
         wanted = " or ".join(t.__name__ for t in names)
         _fail(f"{name} should be {wanted}, got {_type(value).__name__}")
 
@@ -100,6 +102,8 @@ def check_array(
     numpy ``allclose`` rule, computed with references captured at import time).
     """
     expected = _asarray(expected)
+    check_type(name, actual, _ndarray)
+    actual = cast(np.ndarray, actual)
     check_shape(name, actual, expected.shape)
     if dtype_kinds is not None:
         check_dtype_kind(name, actual, dtype_kinds)
@@ -131,7 +135,7 @@ def check_scalar(
     """``actual`` must be a real number (Python or numpy scalar) close to ``expected``."""
     if _isinstance(actual, _ndarray) or not _isinstance(actual, numbers.Real):
         _fail(f"{name} should be a number (float), got {_type(actual).__name__}")
-    value = float(actual)
+    value = float(cast(float, actual))
     if not _math_isfinite(value):
         _fail(f"{name} is {value}")
     if abs(value - expected) > atol + rtol * abs(expected):

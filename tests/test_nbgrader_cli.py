@@ -154,6 +154,10 @@ def test_gitignore_covers_nbgrader_working_folders(root):
         "exchange/cnn-course/outbound/01_conv_forward/01_conv_forward.ipynb",
         "cnn-course/01_conv_forward/01_conv_forward.ipynb",
         "graded/grades.csv",
+        ".autograder/grading-secret",
+        ".autograder/results/alice__0123.json",
+        "autograder-grades.csv",
+        "class-report/index.html",
     ]
     result = subprocess.run(
         ["git", "check-ignore", "--no-index", *paths], cwd=root, capture_output=True, text=True
@@ -255,12 +259,22 @@ def test_gradebook_command_records_every_assignment(root, tmp_path):
 # -- the round trip -----------------------------------------------------------------------
 
 
+def _git(*args, cwd: Path) -> str:
+    done = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, check=True)
+    return done.stdout
+
+
 @pytest.mark.slow
-def test_round_trip_two_students(root, tmp_path):
-    """generate, release, fetch, submit, collect, autograde (plain and ours), feedback
-    (plain, Formgrader API, fetched by the students), export."""
+def test_round_trip_three_students(root, tmp_path):
+    """generate, release, fetch, submit, collect, autograde (nbgrader's command, which runs
+    the trusted grader, and ours), feedback (plain, Formgrader API, fetched by the students),
+    export; the course folder is a git checkout whose status stays clean."""
     course = _copy_course(root, tmp_path / "course")
+    shutil.copy(root / ".gitignore", course / ".gitignore")
     env = _env(tmp_path / "home", course)
+    _git("init", "-q", cwd=course)
+    _git("add", "-A", cwd=course)
+    _git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "course", cwd=course)
     hidden = _hidden_lines(root)
     _run([sys.executable, "-m", "autograder", "gradebook", AID], course, env)
     _nbgrader("release_assignment", AID, cwd=course, env=env)
@@ -287,21 +301,26 @@ def test_round_trip_two_students(root, tmp_path):
     submitted = course / "submitted"
     assert sorted(p.name for p in submitted.iterdir()) == sorted(students)
 
-    # Plain autograde: hidden tests come back silently; only carol's edit is reported.
+    # nbgrader's own command runs the trusted grader: carol's edited test cell is restored
+    # and decided by the grader, bob's stubs score 0.
     out = _nbgrader("autograde", AID, cwd=course, env=env)
-    warnings = [ln for ln in out.splitlines() if "has changed" in ln]
-    assert len(warnings) == 1 and "checksum" in warnings[0], warnings
-    assert "zero_pad_tests" in warnings[0]
+    assert "trusted grader" in out and "SAWarning" not in out, out[-3000:]
+    with _gradebook(course) as db:
+        plain_scores = dict(
+            db.execute(
+                "SELECT student.id, SUM(grade.auto_score) FROM grade JOIN submitted_notebook "
+                "ON grade.notebook_id = submitted_notebook.id JOIN submitted_assignment ON "
+                "submitted_notebook.assignment_id = submitted_assignment.id JOIN student ON "
+                "submitted_assignment.student_id = student.id GROUP BY student.id"
+            ).fetchall()
+        )
+    assert plain_scores == {"alice": 7.0, "bob": 0.0, "carol": 7.0}, plain_scores
 
-    # Ours, on the collected folder.
-    _run(
-        [sys.executable, "-m", "autograder", "grade", "submitted", "--out", "graded", "-j", "2"],
-        course,
-        env,
-    )
-    with open(course / "graded" / "grades.csv", newline="") as fh:
+    # Ours, on the collected folder, into the course's gradebook and autograded/.
+    _run([sys.executable, "-m", "autograder", "grade", "submitted", "-j", "2"], course, env)
+    with open(course / "autograder-grades.csv", newline="") as fh:
         ours = {r["student"]: float(r["score"]) for r in csv.DictReader(fh)}
-    assert ours["alice"] == ours["carol"] == 7.0 and ours["bob"] == 0.0, ours
+    assert ours == {"alice": 7.0, "bob": 0.0, "carol": 7.0}, ours
 
     # Feedback from plain nbgrader: hidden tests removed, messages kept.
     _nbgrader("generate_feedback", AID, cwd=course, env=env)
@@ -337,3 +356,8 @@ def test_round_trip_two_students(root, tmp_path):
     with open(course / "grades.csv", newline="") as fh:
         plain = {r["student_id"]: float(r["score"]) for r in csv.DictReader(fh)}
     assert plain == {"alice": 7.0, "bob": 0.0, "carol": 7.0}
+
+    # Nothing of the round trip (gradebook, secret, journal, submissions, feedback) is
+    # offered for commit.
+    assert (course / ".autograder" / "grading-secret").is_file()
+    assert _git("status", "--porcelain", "--untracked-files=all", cwd=course) == ""

@@ -97,7 +97,7 @@ def write_csvs(data: ClassData, folder: Path) -> list[Path]:
     }
     paths = []
     for name, (header, rows) in tables.items():
-        _write_csv(folder / name, header, rows)
+        _write_csv(folder / name, header, rows)  # type: ignore[arg-type]
         paths.append(folder / name)
     return paths
 

@@ -25,10 +25,7 @@ def histogram(s: ScoreSummary) -> str:
     fig = Figure(figsize=(5.6, 2.8))
     ax = fig.add_subplot()
     top = max(s.max_score, max(s.scores, default=0.0), 1.0)
-    if top <= 40:
-        bins = [x - 0.5 for x in range(int(top) + 2)]
-    else:
-        bins = 20
+    bins: list[float] | int = [x - 0.5 for x in range(int(top) + 2)] if top <= 40 else 20
     ax.hist(s.scores, bins=bins, color="#2c7fb8", edgecolor="white")
     name = s.assignment + (f" / {s.notebook}" if s.notebook else "")
     ax.set_title(f"{name}: {len(s.scores)} graded, mean {s.mean:.2f}, median {s.median:g}")

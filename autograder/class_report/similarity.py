@@ -72,6 +72,7 @@ class Document:
 
     def index(self) -> None:
         """Arrays of the fingerprint positions and their hashes, for fast comparison."""
+        assert self.fingerprint is not None
         pairs = sorted((i, h) for h, where in self.fingerprint.hash_idx.items() for i in where)
         self.positions = np.array([i for i, _ in pairs], dtype=np.int64)
         self.hashes = np.array([h for _, h in pairs], dtype=np.int64)
@@ -173,10 +174,16 @@ def _added_lines(stub: str, source: str) -> list[str]:
     return kept
 
 
+def _code_of(doc: Document) -> str:
+    """The filtered code a document's fingerprint was made from ("" when it has none)."""
+    return doc.fingerprint.filtered_code if doc.fingerprint is not None else ""
+
+
 def student_code(notebook: dict, release: dict) -> str:
     """The code a student wrote in ``notebook``, given the released ``release`` notebook."""
     stubs = {}
-    release_sources, release_lines = set(), set()
+    release_sources: set[str] = set()
+    release_lines: set[str] = set()
     for cell in _code_cells(release):
         meta = _nbgrader(cell)
         if meta.get("solution"):
@@ -286,7 +293,7 @@ def find_similar(docs: list[Document], threshold: float = THRESHOLD) -> list[Pai
     same: dict[str, list[Document]] = {}
     for doc in docs:
         if doc.size >= MIN_CHARS:
-            same.setdefault(doc.fingerprint.filtered_code, []).append(doc)
+            same.setdefault(_code_of(doc), []).append(doc)
     groups_ = list(same.values())
     pairs = []
     for group in groups_:
@@ -340,7 +347,7 @@ def compare_class(
         result.groups += [(assignment, g) for g in groups(pairs)]
         big = [d for d in docs if d.size >= MIN_CHARS]
         result.compared[assignment] = len(big)
-        result.distinct[assignment] = len({d.fingerprint.filtered_code for d in big})
+        result.distinct[assignment] = len({_code_of(d) for d in big})
         result.too_small[assignment] = sorted(d.student for d in docs if d.size < MIN_CHARS)
     result.pairs.sort(key=lambda p: (-p.similarity, p.assignment, p.student_a, p.student_b))
     differ = difflib.HtmlDiff(tabsize=4, wrapcolumn=60)

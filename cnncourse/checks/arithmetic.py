@@ -309,10 +309,10 @@ class CroppingOutputShape(Spec):
     target = "cropping_output_shape"
     family = "cropping_output_shape"
     forbidden = PURE_POLICY
-    arg_names = ("input_shape", "cropping")
+    arg_names: tuple[str, ...] = ("input_shape", "cropping")
     outputs = "the output shape"
     n_random = 10
-    forms = ("int", "pair", "numpy")
+    forms: tuple[str, ...] = ("int", "pair", "numpy")
 
     def required(self):
         return [

@@ -411,7 +411,7 @@ class NetworkGradients(Spec):
     arg_names = ("params", "X", "y")
     outputs = "network_gradients(...)"
     # 64 digits of 28x28 through the real network: a vectorised pass takes milliseconds
-    speed = (dict(REAL_SIZE, m=64), 1.0)
+    speed: tuple[dict, float] | None = (dict(REAL_SIZE, m=64), 1.0)
 
     def required(self):
         return [

@@ -165,7 +165,7 @@ def _encode(value, arrays: list, depth: int = 0):
     raise ChannelError(f"not plain data: {kind.__name__}")
 
 
-def _number(text: str, kind: str):
+def _number(text: object, kind: str):
     if not isinstance(text, str) or len(text) > 64:
         raise ChannelError(f"malformed {kind}")
     try:

@@ -205,7 +205,7 @@ class KerasBuilder(Spec):
 class BuildModelLayers(KerasBuilder):
     name = "build_model_layers"
     target = family = "build_model"
-    parts = ("types", "config")
+    parts: tuple[str, ...] = ("types", "config")
 
 
 class BuildModelShapes(BuildModelLayers):
@@ -229,7 +229,7 @@ class FeatureMapCropper(KerasBuilder):
 class CroppedLayers(KerasBuilder):
     name = "cropped_classifier_layers"
     target = family = "build_cropped_classifier"
-    parts = ("types", "config")
+    parts: tuple[str, ...] = ("types", "config")
     layers = staticmethod(cropped_classifier_layers)
 
 
@@ -247,7 +247,7 @@ class CroppedParams(CroppedLayers):
 class ClassicLayers(KerasBuilder):
     name = "classic_classifier_layers"
     target = family = "build_classic_classifier"
-    parts = ("types", "config")
+    parts: tuple[str, ...] = ("types", "config")
     layers = staticmethod(classic_classifier_layers)
 
 
@@ -349,7 +349,8 @@ class CompiledAsAsked:
                 "and the last layer outputs probabilities)",
                 got,
             )
-        metrics = got.get("metrics") if type(got.get("metrics")) is list else []
+        found = got.get("metrics")
+        metrics: list = found if type(found) is list else []
         if not any("acc" in str(m).lower() for m in metrics):
             return Mismatch(
                 what,

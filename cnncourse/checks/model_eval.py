@@ -17,6 +17,7 @@ from __future__ import annotations
 __tracebackhide__ = True  # IPython leaves these frames out of a failing check's traceback
 
 from collections.abc import Callable, Sequence
+from typing import cast
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
@@ -52,8 +53,8 @@ def _activation(name: object) -> Callable[[np.ndarray], np.ndarray]:
 def _pair(value: object) -> tuple[int, int]:
     if isinstance(value, int):
         return value, value
-    a, b = value  # type: ignore[misc]
-    return int(a), int(b)
+    first, second = cast(tuple[int, int], value)
+    return int(first), int(second)
 
 
 def _same_pads(n: int, f: int, stride: int, dilation: int = 1) -> tuple[int, int]:

@@ -20,8 +20,8 @@ from .engine import Anchor, Spec, one_smaller
 from .matchers import Array, Equal, Number, Sequence
 
 # Library-call policies (what the graded function may not use).
-LOOP_POLICY = ("torch", "tensorflow", "keras", "jax", "scipy", "cnncourse", "stride_tricks")
-IM2COL_POLICY = ("torch", "tensorflow", "keras", "jax", "cnncourse")
+LOOP_POLICY: tuple[str, ...] = ("torch", "tensorflow", "keras", "jax", "scipy", "cnncourse", "stride_tricks")
+IM2COL_POLICY: tuple[str, ...] = ("torch", "tensorflow", "keras", "jax", "cnncourse")
 
 
 def _out(n: int, f: int, pad: int, stride: int) -> int:

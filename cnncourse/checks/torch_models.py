@@ -119,6 +119,12 @@ def keras_to_torch_state(weights: list, permute_fc1: bool = True, conv_axes=(3, 
     return state
 
 
+def _list(got: dict, key: str) -> list:
+    """``got[key]`` if it is a list, else an empty one (a kernel's data may be anything)."""
+    value = got.get(key)
+    return value if type(value) is list else []
+
+
 def _softmax(z: np.ndarray) -> np.ndarray:
     e = np.exp(z - z.max(axis=1, keepdims=True))
     return e / e.sum(axis=1, keepdims=True)
@@ -158,7 +164,7 @@ class TorchParameters:
         if difference is not None:
             return Mismatch(what, VALUES, difference, got)
         try:
-            kinds = got.get("kinds") if type(got.get("kinds")) is list else []
+            kinds = _list(got, "kinds")
             gm.check_layer_kinds(kinds, TORCH_KINDS, what="module")
         except CheckError as exc:
             return mismatch_from_check(exc, what, got)
@@ -321,8 +327,8 @@ class EvaluateResult:
     def mismatch(self, got, what: str) -> Mismatch | None:
         if type(got) is not dict:
             return Mismatch(what, TYPE, f"no record of the evaluation, got {type_name(got)}", got)
-        batches = got.get("batches") if type(got.get("batches")) is list else []
-        grads = got.get("grad_enabled") if type(got.get("grad_enabled")) is list else []
+        batches = _list(got, "batches")
+        grads = _list(got, "grad_enabled")
         if any(grads):
             return Mismatch(
                 what,
