@@ -54,7 +54,7 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check $(LINT_PATHS)
 	$(BIN)/mypy
 
-LINT_PATHS := cnncourse autograder tests benchmarks classroom deploy
+LINT_PATHS := cnncourse autograder tests benchmarks classroom deploy book
 
 ## bench-conv: numpy loops vs vectorised numpy vs torch (assignment 2)
 bench-conv: $(STAMP)

@@ -137,6 +137,7 @@ class KernelCalls(Runner):
         execute: ``execute(code, timeout_s) -> reply or None`` runs code silently in the
             kernel (raises nbclient's ``DeadKernelError`` if it dies).
         channel: the folder shared with the sandbox, opened by the grader.
+        cpu_seconds: the kernel's CPU time so far (for the speed checks).
         deadline: ``time.monotonic()`` value after which no more requests are sent.
         max_bytes: largest result file accepted.
     """
@@ -147,32 +148,40 @@ class KernelCalls(Runner):
         channel_folder: ChannelFolder,
         deadline: float,
         max_bytes: int = channel.DEFAULT_MAX_BYTES,
+        cpu_seconds: Callable[[], float] | None = None,
     ):
         self.execute = execute
         self.channel = channel_folder
         self.deadline = deadline
         self.max_bytes = max_bytes
+        self.cpu_seconds = cpu_seconds
 
     def timed(self, spec: Spec, case: Case) -> tuple[float, dict]:
-        """The round-trip time of one request of one call, measured here (the kernel's own
-        clock is not trusted), and its outcome (which the caller judges)."""
-        start = time.monotonic()
+        """The CPU time the kernel spent on one request of one call, counted by the
+        operating system (the kernel's own clock is not trusted; CPU time does not grow when
+        other jobs load the machine), and its outcome (which the caller judges). Without a
+        CPU count, the round trip's wall time."""
+        clock = self.cpu_seconds or time.monotonic
+        start = clock()
         outcome = self.run(spec, [case])[0]
-        return time.monotonic() - start, outcome
+        return clock() - start, outcome
 
-    def run(self, spec: Spec, cases: Sequence[Case]) -> list[dict]:
+    def run(
+        self, spec: Spec, cases: Sequence[Case], substitutes: list[dict] | None = None
+    ) -> list[dict]:
         calls = []
         for i, case in enumerate(cases):
             args, kwargs = spec.build(case)
-            calls.append(
-                {
-                    "id": i,
-                    "target": spec.target,
-                    "adapter": spec.adapter,
-                    "args": list(args),
-                    "kwargs": kwargs,
-                }
-            )
+            call = {
+                "id": i,
+                "target": spec.target,
+                "adapter": spec.adapter,
+                "args": list(args),
+                "kwargs": kwargs,
+            }
+            if substitutes:
+                call["substitute"] = substitutes[i]
+            calls.append(call)
         # No library-call watch in the kernel: the policy is judged by the grader alone.
         request = {"calls": calls, "forbidden": []}
         name = secrets.token_hex(8)

@@ -96,6 +96,8 @@ def decide_cell(
             return CellVerdict(
                 grade_id, False, verdict.problem, verdict.message, verdict.cause, summary
             )
-        passed_messages.append(f"{spec.target}: all {verdict.cases} checks passed")
+        passed_messages.append(
+            verdict.message or f"{spec.target}: all {verdict.cases} checks passed"
+        )
     message = "; ".join(passed_messages) + " (decided by the grader, outside your kernel)"
     return CellVerdict(grade_id, True, message=message, summary=summary)

@@ -394,7 +394,7 @@ class SandboxedExecute(Execute):
             self.timeout = max(1, int(min(limits.cell_timeout_s, self._remaining())))
             try:
                 if utils.is_grade(cell):
-                    self._decide(cell, index)
+                    self._decide(cell, index, watchdog)
                 else:
                     self.execute_cell(cell, index, store_history=True)
             except DeadKernelError:
@@ -453,11 +453,17 @@ class SandboxedExecute(Execute):
             grade_id = cell.metadata["nbgrader"]["grade_id"]
             self.verdicts[grade_id] = CellVerdict(grade_id, False, problem.name, problem.message)
 
-    def _decide(self, cell, index: int) -> None:
+    def _decide(self, cell, index: int, watchdog: Watchdog) -> None:
         grade_id = cell.metadata["nbgrader"]["grade_id"]
         deadline = time.monotonic() + min(self._limits.cell_timeout_s, self._remaining())
         assert self._channel is not None  # opened with the first kernel
-        runner = KernelCalls(self.silent, self._channel, deadline, self._limits.result_mb * 2**20)
+        runner = KernelCalls(
+            self.silent,
+            self._channel,
+            deadline,
+            self._limits.result_mb * 2**20,
+            cpu_seconds=watchdog.cpu_seconds,
+        )
         self._request_output = 0
         try:
             verdict = decide_cell(

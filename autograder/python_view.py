@@ -29,7 +29,7 @@ from pathlib import Path
 from packaging.requirements import InvalidRequirement, Requirement
 
 # Every kernel runs IPython's kernel, numpy and matplotlib; frameworks are added per notebook.
-KERNEL_ROOTS = ("ipykernel", "numpy", "matplotlib", "tqdm", "ipywidgets")
+KERNEL_ROOTS = ("ipykernel", "numpy", "matplotlib", "tqdm", "ipywidgets", "threadpoolctl")
 # The course's own distribution: its files are bound module by module, never from here.
 COURSE_DISTRIBUTION = "cnn-course"
 

@@ -142,6 +142,20 @@ class Watchdog(threading.Thread):
             f"wrote over {self.limits.disk_mb} MB of files (limit {self.limits.disk_mb} MB)",
         )
 
+    def cpu_seconds(self) -> float:
+        """CPU time the kernel's processes have used so far (the operating system's count,
+        which the kernel cannot change; finished children included)."""
+        ticks = os.sysconf("SC_CLK_TCK")
+        total = 0
+        for pid in descendants(self.root_pid):
+            try:
+                with open(f"/proc/{pid}/stat", "rb") as fh:
+                    fields = fh.read().decode(errors="replace").rsplit(")", 1)[1].split()
+                total += sum(int(v) for v in fields[11:15])  # utime stime cutime cstime
+            except (OSError, IndexError, ValueError):
+                continue
+        return total / ticks
+
     def kill(self, problem: Problem) -> None:
         """Kill the kernel's whole tree now, naming ``problem`` as the reason."""
         self._kill(problem)

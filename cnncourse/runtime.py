@@ -89,6 +89,12 @@ def pin_threads(threads: int) -> None:
     """
     for var in _THREAD_VARS:
         os.environ[var] = str(threads)
+    try:  # numpy's BLAS read the variables when it was imported: limit it now as well
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(threads)
+    except ImportError:
+        pass
     if "torch" in sys.modules:
         torch = sys.modules["torch"]
         torch.set_num_threads(threads)

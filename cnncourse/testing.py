@@ -16,7 +16,6 @@ __tracebackhide__ = True  # IPython leaves these frames out of a failing check's
 
 import math
 import numbers
-
 from typing import NoReturn, cast
 
 import numpy as np

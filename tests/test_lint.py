@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-PATHS = ["cnncourse", "autograder", "tests", "benchmarks", "classroom", "deploy"]
+PATHS = ["cnncourse", "autograder", "tests", "benchmarks", "classroom", "deploy", "book"]
 
 
 def _ruff(*args: str, root: Path) -> subprocess.CompletedProcess:

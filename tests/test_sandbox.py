@@ -38,6 +38,7 @@ KERNEL_MODULES = {
     "prompt_toolkit", "psutil", "ptyprocess", "pure_eval", "pygments", "pylab", "pyparsing",
     "stack_data", "tornado", "tqdm", "traitlets", "typing_extensions", "tzdata", "wcwidth",
     "widgetsnbextension", "zmq", "cnncourse", "__editable___cnn_course_0_1_0_finder",
+    "threadpoolctl",
 }  # fmt: skip
 KERAS_MODULES = {
     "keras", "tensorflow", "absl", "astunparse", "certifi", "charset_normalizer", "clang",

@@ -21,10 +21,19 @@ import pytest
 
 from cnncourse.checks import CheckError, verify
 from cnncourse.checks.misconceptions import CATALOGUE
-from cnncourse.checks.registry import TEST_CELLS, get_spec
+from cnncourse.checks.registry import NOTEBOOKS, TEST_CELLS, get_spec
 
 CASES = build_fixtures.all_cases("cases")
-NUMPY_ASSIGNMENTS = ("01_conv_forward", "02_conv_backward")
+# Assignments whose graded notebooks need no framework: their checks run here in-process.
+NUMPY_ASSIGNMENTS = tuple(
+    sorted(
+        {
+            aid
+            for (aid, _), case in CASES.items()
+            if not NOTEBOOKS[case["notebook"].removesuffix(".ipynb")].libraries
+        }
+    )
+)
 LOSING = sorted(
     (aid, name)
     for (aid, name), case in CASES.items()
@@ -95,6 +104,24 @@ def test_other_functions_of_the_fixture_pass(aid, name):
         if grade_id not in case["expect"]:
             for spec_name in specs:
                 assert _visible(spec_name, ns) is None, f"{name}: {spec_name} fails"
+
+
+HELPED = sorted((key, case) for key, case in CASES.items() if case.get("helper"))
+
+
+@pytest.mark.parametrize("key,case", HELPED, ids=[k[1] for k, _ in HELPED])
+def test_a_broken_helper_is_named_and_costs_its_points_once(key, case):
+    """A function that is right but calls a broken helper (conv_forward with a
+    conv_single_step that returns an array) passes, and its message names the helper."""
+    aid, name = key
+    ns = _namespace(aid, name)
+    for spec_name, helper in case["helper"].items():
+        spec = get_spec(spec_name)
+        printed = io.StringIO()
+        with contextlib.redirect_stdout(printed):
+            verify(spec_name, ns.get(spec.target), seed=12345)  # passes: no CheckError
+        text = printed.getvalue()
+        assert f"in place of your {helper}" in text and "fails its" in text, text
 
 
 def test_every_misconception_has_a_fixture():

@@ -106,6 +106,10 @@ class Spec:
     # an adapter of adapters.ADAPTERS for targets that take or return framework objects
     # (the target is then any notebook value, e.g. a trained model, not only a function)
     adapter: str | None = None
+    # graded functions of the same notebook this one calls (spec names): when one of them
+    # fails its own check, this one is checked again with the checks' answers in its place,
+    # so that one bug costs its own points once and the message names it
+    helpers: tuple[str, ...] = ()
 
     # -- hooks -------------------------------------------------------------------------
     def anchors(self) -> list[Anchor]:
@@ -135,6 +139,12 @@ class Spec:
     def smaller(self, config: dict) -> list[dict]:
         """Candidate configurations one step smaller than ``config`` (for shrinking)."""
         return []
+
+    def helper_table(self, helper: str, args: tuple, kwargs: dict) -> dict:
+        """The checks' answers for every call of ``helper`` (a spec name of
+        :attr:`helpers`) that this function makes on ``args``: ``{"kind", "keys", "values"}``
+        (see :func:`cnncourse.checks.calls.table_helper`)."""
+        raise NotImplementedError
 
     def rule(self) -> str:
         """The library-call policy in words, for messages."""
@@ -173,9 +183,14 @@ class Spec:
 
 
 class Runner:
-    """Turns cases into outcomes (``calls.call`` dicts, or ``{"status": "missing"}``)."""
+    """Turns cases into outcomes (``calls.call`` dicts, or ``{"status": "missing"}``).
 
-    def run(self, spec: Spec, cases: Sequence[Case]) -> list[dict]:
+    ``substitutes`` (one dict per case, helper name -> table) makes the named helpers of the
+    notebook answer from the checks' tables during those calls."""
+
+    def run(
+        self, spec: Spec, cases: Sequence[Case], substitutes: list[dict] | None = None
+    ) -> list[dict]:
         raise NotImplementedError
 
     def timed(self, spec: Spec, case: Case) -> tuple[float, dict]:
@@ -191,29 +206,40 @@ class DirectRunner(Runner):
         self.function = function
         self.namespace = namespace or {}
 
-    def run(self, spec: Spec, cases: Sequence[Case]) -> list[dict]:
+    def run(
+        self, spec: Spec, cases: Sequence[Case], substitutes: list[dict] | None = None
+    ) -> list[dict]:
         outcomes = []
-        for case in cases:
+        # the helpers the function calls live in its module (a notebook's namespace)
+        home = getattr(self.function, "__globals__", self.namespace)
+        for i, case in enumerate(cases):
             if calls.is_missing(self.function, spec.adapter):
                 outcomes.append({"status": "missing"})
                 continue
             args, kwargs = spec.build(case)
-            outcomes.append(
-                calls.call_target(
-                    self.namespace, self.function, spec.adapter, args, kwargs, spec.forbidden
+            with calls.substituted(home, substitutes[i] if substitutes else None):
+                outcomes.append(
+                    calls.call_target(
+                        self.namespace, self.function, spec.adapter, args, kwargs, spec.forbidden
+                    )
                 )
-            )
         return outcomes
 
+    def helper(self, name: str) -> DirectRunner:
+        """A runner for the notebook's function ``name`` (a helper of this one)."""
+        home = getattr(self.function, "__globals__", self.namespace)
+        return DirectRunner(home.get(name), self.namespace)
+
     def timed(self, spec: Spec, case: Case) -> tuple[float, dict]:
+        """This process's CPU time for one call (other jobs on the machine do not count)."""
         import time
 
         args, kwargs = spec.build(case)
-        start = time.perf_counter()
+        start = time.process_time()
         outcome = calls.call_target(
             self.namespace, self.function, spec.adapter, args, kwargs, spec.forbidden
         )
-        return time.perf_counter() - start, outcome
+        return time.process_time() - start, outcome
 
 
 # ------------------------------------------------------------------------ verdicts
@@ -417,6 +443,10 @@ def check(
         return verdict
     # Policy and missing functions first; otherwise the smallest failing drawn case.
     first = next((f for f in failures if f.kind in ("forbidden", "missing", "channel")), None)
+    if first is None and spec.helpers:
+        culprits = _failing_helpers(spec, runner, seed)
+        if culprits:
+            return _with_helpers_answered(spec, runner, seed, cases, verdict, culprits)
     if first is None:
         drawn = [f for f in failures if f.case.anchor is None]
         first = min(drawn, key=lambda f: _size(f.case.params)) if drawn else failures[0]
@@ -425,6 +455,70 @@ def check(
     verdict.problem = smallest.problem
     verdict.cause = cause
     verdict.message = explain(spec, smallest, cause, len(failures), len(cases), first)
+    return verdict
+
+
+def _helper_runner(runner: Runner, name: str) -> Runner:
+    make = getattr(runner, "helper", None)
+    return make(name) if make is not None else runner
+
+
+def _failing_helpers(spec: Spec, runner: Runner, seed: int) -> dict[str, str]:
+    """The helpers of ``spec`` that fail their own checks: name -> first line of why."""
+    from .registry import get_spec
+
+    found = {}
+    for name in spec.helpers:
+        helper = get_spec(name)
+        verdict = check(helper, _helper_runner(runner, helper.target), seed, n_random=3)
+        if not verdict.passed:
+            found[helper.target] = verdict.message.splitlines()[0] if verdict.message else ""
+    return found
+
+
+def _with_helpers_answered(
+    spec: Spec,
+    runner: Runner,
+    seed: int,
+    cases: list[Case],
+    verdict: Verdict,
+    culprits: dict[str, str],
+) -> Verdict:
+    """Check ``spec`` again with the checks' answers in place of the failing helpers: the
+    function earns its points when it is right given correct helpers, and the message names
+    the helpers either way."""
+    from .registry import get_spec
+
+    specs = {get_spec(n).target: n for n in spec.helpers}
+    tables = []
+    for case in cases:
+        args, kwargs = spec.build(case)
+        tables.append(
+            {target: spec.helper_table(specs[target], args, kwargs) for target in culprits}
+        )
+    outcomes = runner.run(spec, cases, substitutes=tables)
+    failures = [f for case, o in zip(cases, outcomes, strict=True) if (f := judge(spec, case, o))]
+    names = " and ".join(culprits)
+    why = "; ".join(
+        line if line.startswith(f"{name}:") else f"{name}: {line}"
+        for name, line in culprits.items()
+    )
+    if not failures:
+        verdict.passed = True
+        verdict.message = (
+            f"{spec.target} is right when {names} answers correctly: with the checks' answers "
+            f"in place of your {names}, all {len(cases)} checks passed. Your {names} fails its "
+            f"own check ({why}); {spec.target} fails in your notebook because of it."
+        )
+        return verdict
+    verdict.failed = len(failures)
+    smallest = min(failures, key=lambda f: _size(f.case.params) if f.case.anchor is None else ())
+    verdict.problem = smallest.problem
+    verdict.message = (
+        explain(spec, smallest, "", len(failures), len(cases), smallest)
+        + f"\n(this is with the checks' answers in place of your {names}, which fails its own "
+        f"check too: {why})"
+    )
     return verdict
 
 
@@ -452,12 +546,12 @@ def _speed(spec: Spec, runner: Runner, seed: int, verdict: Verdict) -> Verdict:
             )
             return verdict
         best = min(best, seconds)
-    verdict.summary.append(f"{spec.target} took {best:.3f} s on {spec.describe(config)}")
+    verdict.summary.append(f"{spec.target} took {best:.3f} CPU s on {spec.describe(config)}")
     if best > limit:
         verdict.passed = False
         verdict.problem = CHECK_FAILED
         verdict.message = (
-            f"{spec.target} is too slow: {best:.2f} s on {spec.describe(config)}; it "
+            f"{spec.target} is too slow: {best:.2f} CPU s on {spec.describe(config)}; it "
             f"must take under {limit} s (no Python loop over examples or output positions)"
         )
     return verdict

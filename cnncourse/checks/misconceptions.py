@@ -256,6 +256,45 @@ def _pad_variants(spec, config) -> list[dict]:
     return [dict(config, pad=1)]
 
 
+def _unpadded_variants(spec, config) -> list[dict]:
+    """The same case without padding (where reading the unpadded input does no harm)."""
+    if config.get("pad", 0) == 0:
+        return []
+    variant = dict(config, pad=0)
+    for key in ("n_H_prev", "n_W_prev"):  # a window must still fit without padding
+        if key in variant and "f" in variant:
+            variant[key] = max(variant[key], variant["f"])
+    return [variant]
+
+
+def _across_channels(spec, config, args, kwargs):
+    """Pooling over the window and every channel at once (the channel axis not kept apart)."""
+    if spec.family != "pool_forward" or config.get("n_C", 1) < 2:
+        return None
+    A, hp = args
+    mode = kwargs.get("mode", "max")
+    P = _oracles().pool_forward(A, hp["f"], hp["stride"], mode)
+    if mode == "max":
+        P = _oracles().pool_forward(A.max(axis=3, keepdims=True), hp["f"], hp["stride"], mode)
+    else:
+        P = P.mean(axis=3, keepdims=True)
+    return _with_first(np.broadcast_to(P, P.shape[:3] + (A.shape[3],)).copy(), 2)
+
+
+def _db_flat(spec, config, got, mismatch) -> bool:
+    return (
+        spec.family == "conv_backward"
+        and type(got) in (tuple, list)
+        and len(got) == 3
+        and type(got[2]) is np.ndarray
+        and got[2].ndim == 1
+    )
+
+
+def _returns_array(spec, config, got, mismatch) -> bool:
+    return spec.family == "conv_single_step" and type(got) is np.ndarray and got.size == 1
+
+
 def _float32(spec, config, got, mismatch) -> bool:
     return (
         mismatch is not None
@@ -339,6 +378,27 @@ CATALOGUE: dict[str, Misconception] = {
             applies_to=_LAYERS + ("zero_pad", "create_mask_from_window", "distribute_value"),
         ),
         Misconception(
+            "pools_across_channels",
+            "each window is pooled over every channel at once: pool each channel c on its "
+            "own, A_prev[i, rows, columns, c], so that the output keeps n_C channels apart.",
+            mutant=_across_channels,
+            applies_to=("pool_forward",),
+        ),
+        Misconception(
+            "db_flat",
+            "db has shape (n_C,): keep the bias's shape (1, 1, 1, n_C), e.g. "
+            "dZ.sum(axis=(0, 1, 2), keepdims=True) or db[:, :, :, c] += ...",
+            predicate=_db_flat,
+            applies_to=("conv_backward",),
+        ),
+        Misconception(
+            "returns_array",
+            "it returns a one-element array, not a number: b has shape (1, 1, 1), so the sum "
+            "plus b is an array; return float(...) of it.",
+            predicate=_returns_array,
+            applies_to=("conv_single_step",),
+        ),
+        Misconception(
             "pads_wrong_axes",
             "the wrong axes are padded: only the height and width (axes 1 and 2) get zeros, "
             "not the examples (axis 0) or the channels (axis 3).",
@@ -379,6 +439,20 @@ CATALOGUE: dict[str, Misconception] = {
             "default; do not cast).",
             predicate=_float32,
             applies_to=_LAYERS + ("zero_pad", "distribute_value"),
+        ),
+        Misconception(
+            "reads_unpadded",
+            "the windows are read from the unpadded input: slice A_prev_pad (what zero_pad "
+            "returned), not A_prev, so that windows near the border see the zeros.",
+            variant=_unpadded_variants,
+            applies_to=("conv_forward",),
+        ),
+        Misconception(
+            "dw_from_unpadded",
+            "dW (and dA) are computed from windows of the unpadded input: take the windows "
+            "of A_prev_pad (and add into dA_prev_pad), then remove the padding at the end.",
+            variant=_unpadded_variants,
+            applies_to=("conv_backward",),
         ),
     ]
 }

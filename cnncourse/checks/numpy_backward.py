@@ -179,6 +179,35 @@ class PoolBackward(PoolCases):
     name = target = family = "pool_backward"
     arg_names = ("dA", "cache")
     outputs = "dA_prev"
+    helpers: tuple[str, ...] = ("create_mask_from_window", "distribute_value")
+
+    def helper_table(self, helper, args, kwargs):
+        """The masks of every window (max pooling), or the spread of every gradient entry
+        (average pooling), for these inputs, shuffled."""
+        from .calls import digest
+        from .numpy_forward import _table
+
+        dA, (A, hp) = args
+        f, stride = hp["f"], hp["stride"]
+        keys, values = [], []
+        for i in range(dA.shape[0]):
+            for h in range(dA.shape[1]):
+                for w in range(dA.shape[2]):
+                    for c in range(dA.shape[3]):
+                        if helper == "create_mask_from_window":
+                            window = A[
+                                i, h * stride : h * stride + f, w * stride : w * stride + f, c
+                            ]
+                            mask = np.zeros(window.shape, dtype=bool)
+                            mask[np.unravel_index(np.argmax(window), window.shape)] = True
+                            keys.append(digest(window))
+                            values.append(mask)
+                        else:
+                            dz = float(dA[i, h, w, c])
+                            keys.append(digest(dz, (f, f)))
+                            values.append(np.full((f, f), dz / (f * f)))
+        unique: dict[bytes, object] = dict(zip(keys, values, strict=True))
+        return _table(helper, list(unique), list(unique.values()))
 
     def anchors(self):
         def build(mode):

@@ -20,12 +20,33 @@ from .engine import Anchor, Spec, one_smaller
 from .matchers import Array, Equal, Number, Sequence
 
 # Library-call policies (what the graded function may not use).
-LOOP_POLICY: tuple[str, ...] = ("torch", "tensorflow", "keras", "jax", "scipy", "cnncourse", "stride_tricks")
+LOOP_POLICY: tuple[str, ...] = (
+    "torch",
+    "tensorflow",
+    "keras",
+    "jax",
+    "scipy",
+    "cnncourse",
+    "stride_tricks",
+)
 IM2COL_POLICY: tuple[str, ...] = ("torch", "tensorflow", "keras", "jax", "cnncourse")
 
 
 def _out(n: int, f: int, pad: int, stride: int) -> int:
     return (n + 2 * pad - f) // stride + 1
+
+
+def _table(kind: str, keys: list[bytes], values) -> dict:
+    """A helper's answers as plain data, shuffled (see calls.table_helper)."""
+    order = np.random.default_rng(len(keys)).permutation(len(keys))
+    key_array = np.frombuffer(b"".join(keys), dtype=np.uint8).reshape(len(keys), 16)
+    if not isinstance(values, np.ndarray) and len({np.shape(v) for v in values}) == 1:
+        values = np.stack([np.asarray(v) for v in values])  # one array, not many
+    if isinstance(values, np.ndarray):
+        values = values[order]
+    else:
+        values = [values[i] for i in order]
+    return {"kind": kind, "keys": key_array[order].copy(), "values": values}
 
 
 def _oracles():
@@ -232,6 +253,31 @@ class ConvForward(ConvCases):
     name = target = family = "conv_forward"
     arg_names = ("A_prev", "W", "b", "hparameters")
     outputs = "conv_forward(...)"
+    helpers: tuple[str, ...] = ("zero_pad", "conv_single_step")
+
+    def helper_table(self, helper, args, kwargs):
+        """The answers of zero_pad for the padded input, or of conv_single_step for every
+        window and filter, in a shuffled order (the order says nothing of the positions)."""
+        from .calls import digest
+
+        A, W, _, hp = args
+        pad, stride, f = hp["pad"], hp["stride"], W.shape[0]
+        padded = np.pad(A, ((0, 0), (pad, pad), (pad, pad), (0, 0)))
+        if helper == "zero_pad":
+            return _table("zero_pad", [digest(A, pad)], [padded])
+        keys, values = [], []
+        n_H, n_W = (
+            (A.shape[1] + 2 * pad - f) // stride + 1,
+            (A.shape[2] + 2 * pad - f) // stride + 1,
+        )
+        for i in range(A.shape[0]):
+            for h in range(n_H):
+                for w in range(n_W):
+                    window = padded[i, h * stride : h * stride + f, w * stride : w * stride + f]
+                    for c in range(W.shape[3]):
+                        keys.append(digest(window, W[..., c]))
+                        values.append(float(np.sum(window * W[..., c])))
+        return _table("conv_single_step", keys, np.array(values))
 
     def anchors(self):
         def build_1():
@@ -291,6 +337,7 @@ class ConvForward(ConvCases):
 
 class ConvForwardFast(ConvForward):
     name = target = "conv_forward_fast"
+    helpers = ()
     forbidden = IM2COL_POLICY
     outputs = "conv_forward_fast(...)"
     # 8 digits with 4 channels, 16 filters 3x3: the loops take seconds, im2col milliseconds
