@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: help install demo test release gradebook lint bench-conv bench-grading bench-checks reproduce reproduce-numpy-cnn clean-venv
+.PHONY: help install demo test release gradebook lint bench-conv bench-grading bench-bounds bench-checks reproduce reproduce-numpy-cnn clean-venv
 
 # torch is installed alone and first: PyTorch's CPU-only build (no CUDA, cuDNN, NCCL or Triton),
 # from a local copy of that exact wheel when pip has one (its find-links: no network, no wait),
@@ -64,6 +64,10 @@ bench-conv: $(STAMP)
 bench-grading: $(STAMP)
 	$(BIN)/python benchmarks/bench_grading.py
 
+## bench-bounds: the grader's own memory under attack, and a neighbour's CPU next to a hog
+bench-bounds: $(STAMP)
+	$(BIN)/python benchmarks/bench_grader_bounds.py
+
 ## bench-checks: seconds of each visible test cell of the released assignments (goal < 5 s)
 bench-checks: $(STAMP)
 	$(BIN)/python benchmarks/visible_check_times.py
@@ -72,7 +76,7 @@ bench-checks: $(STAMP)
 reproduce-numpy-cnn: $(STAMP)
 	$(BIN)/python benchmarks/reproduce_numpy_cnn.py --threads 2
 
-## reproduce: full-length training runs of the lecture CNNs on the shipped full MNIST (offline)
+## reproduce: full-length training of the lecture CNNs on seeds 1,2,3, full MNIST, offline
 reproduce: $(STAMP)
 	$(BIN)/python benchmarks/reproduce_training.py
 

@@ -29,7 +29,7 @@ from tqdm.auto import tqdm
 
 from cnncourse.runtime import cpu_quota
 
-from . import backends, class_report, course, report
+from . import backends, class_report, course, cpu_share, report
 from .find import LayoutError, Submission, find_submissions
 from .intake import read_submission
 from .limits import Limits
@@ -198,6 +198,12 @@ def grade_submissions(
             "filesystem and network sandbox (resource limits still apply). "
             "Install the 'bubblewrap' package for isolated grading."
         )
+    if bwrap is not None and not cpu_share.available():
+        print(
+            "note: no CPU share can be set here (no writable cpu control group): kernels "
+            "share the CPUs as the host's scheduler decides"
+        )
+    cpu_share.sweep()
     # Each kernel gets its share of the CPUs so parallel workers do not oversubscribe.
     os.environ.setdefault("CNN_COURSE_THREADS", str(max(1, cpu_quota() // max(1, jobs))))
     secret = grading_secret(out_dir)

@@ -10,6 +10,7 @@ back; the grader's single writer records them (:mod:`autograder.record`).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -113,19 +114,30 @@ def _write_files(root: Path, files: dict[str, bytes], skip_notebooks: bool = Fal
         target.write_bytes(content)
 
 
-def _use_digits(scratch: Path, task: GradeTask) -> None:
-    """The training digits for the sandbox (its own folder, bound read-only) and the grader's
-    held-out digits for this process (never inside the sandbox)."""
+@contextlib.contextmanager
+def _digits(scratch: Path, task: GradeTask):
+    """The training digits for the sandbox (its own folder, bound read-only) and, while the
+    task is graded, the grader's held-out digits for this process (never in the sandbox)."""
     from cnncourse import data
 
     if task.training_digits:
         data.write_fast_subset(scratch / "sandbox-data", task.training_digits)
+    before = os.environ.get(data.GRADING_DIGITS_ENV)
     if task.grading_digits:
         path = scratch / "grader-data" / "grading-digits.npz"
         path.parent.mkdir(mode=0o700)
         path.write_bytes(task.grading_digits)
         os.environ[data.GRADING_DIGITS_ENV] = str(path)
         data.clear_cache()
+    try:
+        yield
+    finally:
+        if task.grading_digits:
+            if before is None:
+                os.environ.pop(data.GRADING_DIGITS_ENV, None)
+            else:
+                os.environ[data.GRADING_DIGITS_ENV] = before
+            data.clear_cache()
 
 
 def _grader_config(scratch: Path, task: GradeTask, report: Path):
@@ -254,6 +266,7 @@ def grade_task(task: GradeTask) -> SubmissionResult:
     result.submission_secret = secret if secret.isprintable() else ""
     _reset_peak_memory()
     scratch = Path(tempfile.mkdtemp(prefix="cnn-grade-"))
+    stack = contextlib.ExitStack()
     try:
         (scratch / "gradebook.db").write_bytes(task.template_db)
         db_url = f"sqlite:///{scratch / 'gradebook.db'}"
@@ -270,7 +283,7 @@ def grade_task(task: GradeTask) -> SubmissionResult:
         work.mkdir()
         _write_files(work, task.source_files, skip_notebooks=True)
         _write_files(work, task.files, skip_notebooks=True)
-        _use_digits(scratch, task)
+        stack.enter_context(_digits(scratch, task))
         if not any(submitted.glob("*.ipynb")):
             result.cells = _zero_cells(db_url, task.assignment)
             result.max_score = round(sum(c.max_score for c in result.cells), 6)
@@ -317,6 +330,7 @@ def grade_task(task: GradeTask) -> SubmissionResult:
         result.problems.append(Problem(ProblemName.GRADER_ERROR, _short(traceback.format_exc())))
         return result
     finally:
+        stack.close()
         kill_new_children(before)
         result.seconds = round(time.monotonic() - start, 2)
         result.grader_peak_mb = _peak_memory_mb()

@@ -2,21 +2,34 @@
 
 Used by ``reproduce_training.py`` (after training, or ``--from-json`` to re-render). Every
 sentence with a number in ``docs/reproduction.md`` is computed here from
-``reproduction.json`` (the lecture CNNs) and ``numpy_cnn.json`` (the capstone's numpy CNN,
-written by ``reproduce_numpy_cnn.py``).
+``reproduction.json`` (the lecture CNNs, one entry per seed); the capstone's section comes from
+``numpy_cnn.json`` through ``reproduce_numpy_cnn.render_section``. The over-fitting verdicts and
+the mean ± sd come from ``cnncourse.network_views``, the same code lectures 7-9 quote them with.
 """
 
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
-GOAL_POINTS = 0.25  # |test accuracy - lecture's| in percentage points
-FRAMEWORK_POINTS = 0.3  # |Keras - PyTorch| in percentage points
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from cnncourse import network_views as nv  # noqa: E402
+
+GOAL_POINTS = 0.25  # |mean test accuracy - lecture's| in percentage points
+FRAMEWORK_POINTS = 0.3  # |Keras - PyTorch| (means) in percentage points
+
+
+def accuracy_mean(run: dict) -> float:
+    """Mean test accuracy of a run over its seeds."""
+    return float(nv.seed_values(run, "test_accuracy").mean())
 
 
 def goals(runs: dict) -> list[tuple[str, bool | None, str]]:
-    """(goal, met?, measured) for each goal of the reproduction; None: not measured."""
+    """(goal, met?, measured) for each goal of the reproduction, on the means over the seeds;
+    None: not measured."""
     out = []
     for name in ("keras_cnn", "cropped", "classic"):
         if name not in runs:
@@ -24,105 +37,106 @@ def goals(runs: dict) -> list[tuple[str, bool | None, str]]:
             continue
         run = runs[name]
         goal = (
-            f"{run['title']}: within {GOAL_POINTS} points of the lecture's "
+            f"{run['title']}: mean within {GOAL_POINTS} points of the lecture's "
             f"{100 * run['lecture_accuracy']:.2f}%"
         )
-        gap = round(100 * (run["test_accuracy"] - run["lecture_accuracy"]), 2) + 0.0
+        gap = round(100 * (accuracy_mean(run) - run["lecture_accuracy"]), 2) + 0.0
         out.append((goal, abs(gap) <= GOAL_POINTS + 1e-9, f"{gap:+.2f} points"))
-    goal = "classic classifier ahead of the cropped one"
+    goal = "classic classifier ahead of the cropped one (means)"
     if "cropped" in runs and "classic" in runs:
-        gap = round(100 * (runs["classic"]["test_accuracy"] - runs["cropped"]["test_accuracy"]), 2)
-        out.append((goal, gap > 0, f"classic {gap:+.2f} points"))
+        diff = 100 * (
+            nv.seed_values(runs["classic"], "test_accuracy")
+            - nv.seed_values(runs["cropped"], "test_accuracy")
+        )
+        gap = round(float(diff.mean()), 2) + 0.0
+        out.append(
+            (
+                goal,
+                gap > 0,
+                f"classic {gap:+.2f} points, ahead on {int((diff > 0).sum())} of {len(diff)} seeds",
+            )  # fmt: skip
+        )
     else:
         out.append((goal, None, "not run"))
-    goal = f"Keras and PyTorch within {FRAMEWORK_POINTS} points of each other"
+    goal = f"Keras and PyTorch means within {FRAMEWORK_POINTS} points of each other"
     if "keras_cnn" in runs and "torch_cnn" in runs:
-        gap = round(
-            100 * (runs["torch_cnn"]["test_accuracy"] - runs["keras_cnn"]["test_accuracy"]), 2
-        )
+        gap = round(100 * (accuracy_mean(runs["torch_cnn"]) - accuracy_mean(runs["keras_cnn"])), 2)
+        gap += 0.0
         out.append((goal, abs(gap) <= FRAMEWORK_POINTS + 1e-9, f"PyTorch {gap:+.2f} points"))
     else:
         out.append((goal, None, "not run"))
     return out
 
 
-def add_spread(report: dict, seed: int, threads: int, runs: dict) -> None:
-    """Record the keras_cnn / torch_cnn test accuracies of one seed in ``report["spread"]``."""
-    spread = report.setdefault("spread", {"threads": threads, "seeds": {}})
-    if spread["threads"] != threads:
-        raise ValueError(f"spread runs use {spread['threads']} thread(s), not {threads}")
-    entry = spread["seeds"].setdefault(str(seed), {})
-    for name in ("keras_cnn", "torch_cnn"):
-        if name in runs:
-            entry[name] = round(runs[name]["test_accuracy"], 6)
+def summarise(run: dict) -> dict:
+    """Mean, sample sd, min and max over the seeds of the numbers a reader compares."""
+    out = {}
+    for key in (
+        "test_accuracy",
+        "test_loss",
+        "early_stopped.test_accuracy",
+        "early_stopped.test_loss",
+        "early_stopped.epoch",
+        "seconds_per_epoch",
+        "peak_rss_mb",
+    ):
+        values = nv.seed_values(run, key)
+        mean, sd = nv.mean_sd(values)
+        out[key.replace(".", "_")] = {
+            "mean": round(mean, 6),
+            "sd": round(sd, 6),
+            "min": round(float(values.min()), 6),
+            "max": round(float(values.max()), 6),
+            "n": int(values.size),
+        }
+    out["verdicts"] = {str(seed): s.verdict for seed, s in nv.seed_verdicts(run).items()}
+    return out
 
 
-def render_spread(report: dict) -> list[str]:
-    """The run-to-run spread of the two lecture-CNN runs over seeds, as markdown."""
-    spread = report.get("spread")
-    if not spread:
-        return []
-    lines = [
-        "## Run-to-run spread: Keras vs PyTorch",
-        "",
-        f"The lecture CNN trained again with other seeds ({spread['threads']} thread(s), "
-        "everything else as above). The goals compare single runs; this is how much a single "
-        "run moves with the seed.",
-        "",
-        "| seed | Keras | PyTorch | PyTorch minus Keras |",
-        "| --- | --- | --- | --- |",
-    ]
-    keras, torch, gaps = [], [], []
-    for seed, entry in sorted(spread["seeds"].items(), key=lambda kv: int(kv[0])):
-        k, t = entry.get("keras_cnn"), entry.get("torch_cnn")
-        keras += [k] if k is not None else []
-        torch += [t] if t is not None else []
-        gap = "-"
-        if k is not None and t is not None:
-            gaps.append(100 * (t - k))
-            gap = f"{gaps[-1]:+.2f} points"
-        cells = [f"{100 * v:.2f}%" if v is not None else "-" for v in (k, t)]
-        lines.append(f"| {seed} | {cells[0]} | {cells[1]} | {gap} |")
-    if len(gaps) > 1:
-        lines.append(
-            f"| mean of {len(gaps)} | {100 * sum(keras) / len(keras):.2f}% "
-            f"| {100 * sum(torch) / len(torch):.2f}% | {sum(gaps) / len(gaps):+.2f} points |"
-        )
-        lines += [
-            "",
-            f"Over these seeds Keras reached {100 * min(keras):.2f}% to {100 * max(keras):.2f}% "
-            f"and PyTorch {100 * min(torch):.2f}% to {100 * max(torch):.2f}%; the PyTorch minus "
-            f"Keras gap ranged from {min(gaps):+.2f} to {max(gaps):+.2f} points "
-            f"({sum(abs(g) <= FRAMEWORK_POINTS + 1e-9 for g in gaps)} of {len(gaps)} seeds "
-            f"within {FRAMEWORK_POINTS} points).",
-        ]
-    lines.append("")
-    return lines
+def _percent(values) -> str:
+    return nv.format_mean_sd(values, percent=True).replace(" (n = ", " (n=")
 
 
-def render_markdown(report: dict, numpy_cnn: dict | None = None) -> str:
-    """``reproduction.md``: the table beside the lecture's figures, the goals, the curves
-    and, when given, the capstone's numpy CNN (``numpy_cnn.json``)."""
+def render_markdown(report: dict, capstone: list[str] | None = None) -> str:
+    """``reproduction.md``: per run mean ± sd over the seeds beside the lecture's figures, the
+    per-seed table, the goals, the curves with the over-fitting verdicts, cropped vs classic,
+    and, when given, the capstone's section (markdown lines, written by
+    ``reproduce_numpy_cnn.render_section`` from ``numpy_cnn.json``)."""
     runs = report["runs"]
+    seeds = report["seeds"]
     wall_min = report["wall_seconds"] / 60
+    n_trainings = sum(len(r["seeds"]) for r in runs.values())
     lines = ["# Reproducing the lectures' training runs", ""]
     if report["note"]:
         lines += [f"> **{report['note']}**", ""]
     lines += [
         f"Generated by `{report['command']}` on {report['date']}; "
-        f"wall time **{wall_min:.1f} min** for the {len(runs)} runs "
-        "(each run in its own process: start-up, data, training and evaluation).",
+        f"wall time **{wall_min:.1f} min** for {n_trainings} trainings ({len(runs)} runs x "
+        f"{len(seeds)} seeds: {', '.join(map(str, seeds))}; each training in its own process: "
+        "start-up, data, training and evaluation)"
+        + (
+            f"; {len(report['reused'])} of them ({', '.join(report['reused'])}) "
+            f"{'was' if len(report['reused']) == 1 else 'were'} made by an earlier invocation "
+            "and reused (`--resume`), so that time is not in the wall time."
+            if report.get("reused")
+            else "."
+        ),
         "",
         f"- **Data:** {report['data']}",
         f"- **Machine:** {report['machine']}; {report['threads']} thread(s) per run; "
         f"1-minute load average {report['load_average']['before']} before the runs, "
         f"{report['load_average']['after']} after (other work on the machine slows the "
-        "runs down)",
-        f"- **Software:** {report['software']}; seed {report['seed']}",
+        "runs down, so *s / epoch* is an upper bound); OpenMP waits: "
+        f"`OMP_WAIT_POLICY={report.get('omp_wait_policy', 'unset')}`",
+        f"- **Software:** {report['software']}",
+        "",
+        "Each number below is the mean ± the sample standard deviation over the seeds (n = "
+        "number of seeds). The seed fixes the initial weights, the batch order and the dropout "
+        "draws, so one seed repeats its run; different seeds show how much a single run moves.",
         "",
         "| run | optimizer, batch | epochs | train / val. digits | parameters | test accuracy "
-        "| test loss | lecture reported | s / epoch | peak RSS |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| test loss | early-stopped: test accuracy | lecture reported | s / epoch | peak RSS |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for r in runs.values():
         reported = "-"
@@ -130,169 +144,180 @@ def render_markdown(report: dict, numpy_cnn: dict | None = None) -> str:
             reported = f"{100 * r['lecture_accuracy']:.2f}%"
             if r["lecture_loss"] is not None:
                 reported += f" (loss {r['lecture_loss']:.4f})"
+        acc = nv.seed_values(r, "test_accuracy")
+        loss = nv.seed_values(r, "test_loss")
+        stopped = nv.seed_values(r, "early_stopped.test_accuracy")
+        seconds = nv.seed_values(r, "seconds_per_epoch")
+        rss = nv.seed_values(r, "peak_rss_mb")
         lines.append(
             f"| {r['title']} | {r['optimizer']}, {r['batch_size']} | {r['epochs']} "
             f"| {r['training_digits']:,} / {r['validation_digits']:,} | {r['parameters']:,} "
-            f"| **{100 * r['test_accuracy']:.2f}%** | {r['test_loss']:.4f} | {reported} "
-            f"| {r['seconds_per_epoch']:.1f} | {r['peak_rss_mb']:.0f} MiB |"
+            f"| **{_percent(acc)}** | {nv.format_mean_sd(loss).replace(' (n = ', ' (n=')} "
+            f"| {_percent(stopped)} | {reported} "
+            f"| {seconds.mean():.1f} | {rss.max():.0f} MiB |"
         )
+    lines += [
+        "",
+        "*Early-stopped* is the checkpoint of the epoch with the lowest validation loss (the "
+        "weights `EarlyStopping(restore_best_weights=True)` would keep), evaluated on the same "
+        "test digits. *s / epoch* (mean over seeds) includes the validation pass; *peak RSS* "
+        "(largest over seeds) is the training process's peak resident memory (framework, data "
+        "and training).",
+        "",
+        "### Per seed",
+        "",
+        "| run | seed | test accuracy | test loss | lowest val. loss after epoch "
+        "| early-stopped: test accuracy | test loss | s / epoch | peak RSS |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for r in runs.values():
+        for seed, rec in nv.seed_records(r).items():
+            es = rec["early_stopped"]
+            lines.append(
+                f"| {r['title']} | {seed} | {100 * rec['test_accuracy']:.2f}% "
+                f"| {rec['test_loss']:.4f} | {es['epoch']} of {r['epochs']} "
+                f"| {100 * es['test_accuracy']:.2f}% | {es['test_loss']:.4f} "
+                f"| {rec['seconds_per_epoch']:.1f} | {rec['peak_rss_mb']:.0f} MiB |"
+            )
     lines += ["", "## Goals", "", "| goal | measured | met |", "| --- | --- | --- |"]
     for goal, met, measured in goals(runs):
         flag = "not measured" if met is None else ("yes" if met else "**no**")
         lines.append(f"| {goal} | {measured} | {flag} |")
     lines += [
         "",
-        "Test accuracy and loss are measured once, after the last epoch, on the "
+        "Test accuracy and loss are measured on the "
         f"{next(iter(runs.values()))['test_digits']:,} test digits, which no run trains or "
-        "validates on. The validation digits are held out from the training digits as in the "
-        "lectures (Keras: the last tenth or fifth; "
-        "lecture 8's PyTorch loop: the first tenth). *s / epoch* includes the validation pass. "
-        "*Peak RSS* is the run's process's peak resident memory (framework, data and training).",
+        "validates on: once after the last epoch and once for the early-stopped checkpoint. "
+        "The validation digits are held out from the training digits as in the lectures "
+        "(Keras: the last tenth or fifth; lecture 8's PyTorch loop: the first tenth).",
         "",
-        "## Training curves",
+    ]
+    if "cropped" in runs and "classic" in runs:
+        lines += [
+            "## Cropped vs classic (lecture 9)",
+            "",
+            nv.compare_sentence(runs["cropped"], runs["classic"], "cropped", "classic"),
+            "",
+        ]
+    if "keras_cnn" in runs and "torch_cnn" in runs:
+        lines += [
+            "## Keras vs PyTorch (lectures 7 and 8)",
+            "",
+            nv.compare_sentence(runs["keras_cnn"], runs["torch_cnn"], "Keras", "PyTorch"),
+            "",
+        ]
+    lines += [
+        "## Training curves and over-fitting",
         "",
-        "![loss and accuracy per epoch, training vs validation](figures/training_curves.png)",
+        "![loss and accuracy per epoch, training vs validation, every seed]"
+        "(figures/training_curves.png)",
+        "",
+        f"One rule decides *over-fits* here and in lectures 7-9 "
+        f"(`cnncourse.network_views.overfitting_summary`): {nv.RULE_TEXT}. A validation loss "
+        "that rises while the validation accuracy holds or rises is over-confidence on a few "
+        "digits (their probabilities move away from the true class; cross-entropy punishes a "
+        "confident mistake without bound), not over-fitting.",
         "",
     ]
     lines += curve_notes(runs)
     lines.append("")
-    lines += render_spread(report)
-    lines += render_numpy_cnn(numpy_cnn)
+    lines += capstone or []
     return "\n".join(lines)
 
 
-def render_numpy_cnn(result: dict | None) -> list[str]:
-    """The capstone's full-mode run (``numpy_cnn.json``) as markdown; nothing without it."""
-    if not result:
-        return []
-    accuracy = result["test_accuracy"]
-    loss = result["epoch_loss"]
-    epochs = ", ".join(f"{100 * a:.2f}%" for a in accuracy)
-    lines = [
-        "## Your numpy CNN learns MNIST (assignment 2's capstone)",
-        "",
-        f"Generated by `{result['command']}` on {result['date']} ({result['machine']}): "
-        "`solutions/02_conv_backward/02_numpy_cnn.ipynb` in full mode, the reference "
-        "answers' numpy layers (conv, ReLU, max pool, dense, softmax; no framework) trained "
-        f"with plain SGD, learning rate {result['learning_rate']}, batches of "
-        f"{result['batch_size']}, on all {result['train_digits']:,} training digits.",
-        "",
-        "| epochs | test accuracy after each epoch | final | grading digits | mean loss, "
-        "first to last epoch | s / epoch (wall) | CPU s / epoch |",
-        "| --- | --- | --- | --- | --- | --- | --- |",
-        f"| {result['epochs']} | {epochs} | **{100 * accuracy[-1]:.2f}%** "
-        f"| {100 * result['grading_accuracy']:.2f}% | {loss[0]:.3f} to {loss[-1]:.3f} "
-        f"| {result['seconds_per_epoch']:.0f} | {result['cpu_seconds_per_epoch']:.0f} |",
-        "",
-        f"Test accuracy is on the {result['test_digits']:,} test digits; *grading digits* are "
-        "the autograder's held-out subset of them. ",
-    ]
-    load = result.get("load_average_after", [0])[0]
-    cpus = int(result["machine"].split(",")[-1].split()[0])
-    if load > cpus:
-        lines[-1] += (
-            f"The machine was shared (load average {load:g} on {cpus} CPUs when the run "
-            "ended), so the wall times are inflated; CPU seconds per epoch are the better "
-            "guide to an unshared machine."
-        )
-    figure = f"figures/{Path(result['figure']).name}"  # relative to docs/
-    lines += ["", f"![the numpy CNN's loss and test accuracy per epoch]({figure})", ""]
-    return lines
-
-
 def curve_notes(runs: dict) -> list[str]:
-    """One sentence per run, computed from its history: best validation epoch, the gap, and
-    whether the validation loss turned up while the training loss kept falling."""
-    out = []
-    for r in runs.values():
-        h = r["history"]
-        if not h["val_loss"]:
-            continue
-        last = len(h["val_loss"])
-        best = min(range(last), key=h["val_loss"].__getitem__)
-        gap = h["val_loss"][-1] - h["loss"][-1]
-        text = (
-            f"- {r['title']}: validation loss lowest after epoch {best + 1} of {last} "
-            f"({h['val_loss'][best]:.4f}; {h['val_loss'][-1]:.4f} at the end); last epoch's "
-            f"training loss {h['loss'][-1]:.4f}, validation minus training {gap:+.4f}; "
-            f"validation accuracy {100 * h['val_accuracy'][-1]:.2f}%. "
-        )
-        rise = h["val_loss"][-1] / h["val_loss"][best] - 1
-        if rise <= 0.05:
-            text += (
-                "The validation loss is still at or near its lowest at the end: no clear "
-                "over-fitting within these epochs."
-            )
-        else:
-            falling = h["loss"][-1] < h["loss"][best]
-            text += f"The validation loss ends {100 * rise:.0f}% above its minimum" + (
-                " while the training loss keeps falling: " if falling else ": "
-            )
-            if last - (best + 1) >= 3:
-                text += (
-                    "the network over-fits, and stopping near epoch "
-                    f"{best + 1} would have kept the best validation loss."
-                )
-            else:
-                text += "a first sign of over-fitting in the last epoch(s)."
-        out.append(text)
-    return out
+    """One paragraph per run: the verdict of the course's rule on every seed and the
+    early-stopped checkpoint against the last epoch (``nv.seeds_sentence``)."""
+    return [f"- **{r['title']}**: {nv.seeds_sentence(r, 'this run')}" for r in runs.values()]
+
+
+LOSS_TICKS = (0.005, 0.01, 0.02, 0.03, 0.05, 0.1, 0.2, 0.3, 0.5, 1.0, 2.0, 3.0)
+ACCURACY_TICKS = (0.5, 0.8, 0.9, 0.95, 0.97, 0.98, 0.99, 0.995, 0.998, 0.999)
+
+
+def _ticks(ax, axis_values: list[float], candidates: tuple[float, ...], fmt) -> None:
+    """Label the candidate ticks inside the data's range (plus one on each side)."""
+    from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter
+
+    lo, hi = min(axis_values), max(axis_values)
+    inside = [t for t in candidates if lo <= t <= hi]
+    below = [t for t in candidates if t < lo][-1:]
+    above = [t for t in candidates if t > hi][:1]
+    ax.yaxis.set_major_locator(FixedLocator(below + inside + above))
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _pos: fmt(v)))
+    ax.yaxis.set_minor_formatter(NullFormatter())
 
 
 def plot_curves(runs: dict, path: Path, note: str) -> None:
+    """Loss (log scale) and accuracy (logit scale) per epoch, one column per run, one line per
+    seed: every epoch is on scale, the first included. Markers: the lowest validation loss of
+    each seed, and the test accuracy of the last epoch and of the early-stopped checkpoint."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.lines import Line2D
     from matplotlib.ticker import MaxNLocator
 
     names = list(runs)
-    fig, axes = plt.subplots(2, len(names), figsize=(4.2 * len(names), 7.2), squeeze=False)
+    fig, axes = plt.subplots(2, len(names), figsize=(4.4 * len(names), 8.0), squeeze=False)
     for col, name in enumerate(names):
         r = runs[name]
-        h = r["history"]
-        epochs = range(1, len(h["loss"]) + 1)
+        plotted: dict[str, list[float]] = {"loss": [], "accuracy": []}
+        for rec in nv.seed_records(r).values():
+            h = rec["history"]
+            epochs = np.arange(1, len(h["loss"]) + 1)
+            best = int(np.argmin(h["val_loss"]))
+            for row, metric in enumerate(("loss", "accuracy")):
+                ax = axes[row][col]
+                ax.plot(epochs, h[metric], "o-", color="tab:blue", lw=1.1, ms=2.5, alpha=0.8)
+                ax.plot(epochs, h[f"val_{metric}"], "s--", color="tab:orange", lw=1.1, ms=2.5,
+                        alpha=0.9)  # fmt: skip
+                ax.plot(best + 1, h[f"val_{metric}"][best], "v", color="black", ms=7, zorder=5)
+                plotted[metric] += h[metric] + h[f"val_{metric}"]
+            ax = axes[1][col]
+            ax.plot(epochs[-1], rec["test_accuracy"], "*", color="tab:green", ms=11, zorder=6)
+            es = rec["early_stopped"]
+            ax.plot(es["epoch"], es["test_accuracy"], "D", color="tab:purple", ms=6, zorder=7,
+                    mfc="none", mew=1.3)  # fmt: skip
+            plotted["accuracy"] += [rec["test_accuracy"], es["test_accuracy"]]
         for row, metric in enumerate(("loss", "accuracy")):
             ax = axes[row][col]
-            ax.plot(epochs, h[metric], "o-", color="tab:blue", ms=3, label="training")
-            ax.plot(epochs, h[f"val_{metric}"], "s--", color="tab:orange", ms=3, label="validation")
-            if metric == "accuracy" and r["lecture_accuracy"] is not None:
-                ax.axhline(
-                    r["lecture_accuracy"], color="grey", lw=1, ls=":", label="lecture (test)"
-                )
             if metric == "loss":
-                best = min(range(len(h["val_loss"])), key=h["val_loss"].__getitem__)
-                ax.axvline(best + 1, color="tab:orange", lw=0.8, alpha=0.5)
-                ax.set_title(r["title"], fontsize=10)
+                ax.set_yscale("log")
+                _ticks(ax, plotted[metric], LOSS_TICKS, lambda v: f"{v:g}")
+            else:
+                ax.set_yscale("logit")
+                if r["lecture_accuracy"] is not None:
+                    ax.axhline(r["lecture_accuracy"], color="grey", lw=1, ls=":")
+                    plotted[metric].append(r["lecture_accuracy"])
+                _ticks(ax, plotted[metric], ACCURACY_TICKS, lambda v: f"{100 * v:g}%")
             ax.set_xlabel("epoch")
-            ax.set_ylabel(metric)
+            ax.set_ylabel(f"{metric} ({'log' if metric == 'loss' else 'logit'} scale)")
             ax.grid(alpha=0.3)
-            ax.set_xlim(0.5, len(h["loss"]) + 0.5)
-            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-            if metric == "accuracy":
-                ax.plot(len(h["loss"]), r["test_accuracy"], "*", color="tab:green", ms=11,
-                        label="test, this run")  # fmt: skip
-            values = h[metric] + h[f"val_{metric}"] + [r["test_accuracy"]] * (metric == "accuracy")
-            if len(h["loss"]) >= 10:  # zoom on the later epochs (the first ones fall off scale)
-                later = h[metric][2:] + h[f"val_{metric}"][2:]
-                if metric == "accuracy":
-                    ax.set_ylim(min(later) - 0.002, max(values) + 0.001)
-                else:
-                    ax.set_ylim(0, 1.15 * max(later))
-            elif metric == "accuracy":
-                ax.set_ylim(min(values) - 0.002, max(values) + 0.002)
-            if row == 0 and col == 0:
-                ax.legend(fontsize=8)
-            if row == 1 and col == 0:
-                ax.legend(fontsize=8, loc="lower right")
-    title = (
-        "MNIST: training (solid) vs validation (dashed) per epoch; "
-        "vertical line: lowest validation loss"
-    )
+            ax.set_xlim(0.5, r["epochs"] + 0.5)
+            if r["epochs"] <= 10:
+                ax.set_xticks(range(1, r["epochs"] + 1))
+            else:
+                ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        axes[0][col].set_title(f"{r['title']}\n{len(r['seeds'])} seed(s)", fontsize=10)
+    handles = [
+        Line2D([], [], color="tab:blue", marker="o", ms=3, lw=1.1,
+               label="training (one line per seed)"),
+        Line2D([], [], color="tab:orange", marker="s", ms=3, ls="--", lw=1.1,
+               label="validation (one line per seed)"),
+        Line2D([], [], color="black", marker="v", ls="", label="lowest validation loss"),
+        Line2D([], [], color="tab:green", marker="*", ms=10, ls="", label="test, last epoch"),
+        Line2D([], [], color="tab:purple", marker="D", mfc="none", ls="",
+               label="test, early-stopped checkpoint"),
+        Line2D([], [], color="grey", ls=":", label="lecture reported (test)"),
+    ]  # fmt: skip
+    fig.legend(handles=handles, loc="lower center", ncol=3, fontsize=9, frameon=False)
+    title = "MNIST: loss and accuracy per epoch, training vs validation, all seeds"
     if note:
         title += f"\n{note}"
     fig.suptitle(title, fontsize=11)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0.07, 1, 1))
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=90)
     plt.close(fig)
@@ -300,6 +325,8 @@ def plot_curves(runs: dict, path: Path, note: str) -> None:
 
 def write_outputs(report: dict, out_dir: Path) -> None:
     """reproduction.json, reproduction.md and figures/training_curves.png in ``out_dir``."""
+    for run in report["runs"].values():
+        run["summary"] = summarise(run)
     report["goals"] = [
         {"goal": goal, "met": met, "measured": measured}
         for goal, met, measured in goals(report["runs"])
@@ -307,9 +334,65 @@ def write_outputs(report: dict, out_dir: Path) -> None:
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "reproduction.json").write_text(json.dumps(report, indent=1) + "\n", "utf-8")
     numpy_json = out_dir / "numpy_cnn.json"
-    numpy_cnn = json.loads(numpy_json.read_text("utf-8")) if numpy_json.is_file() else None
-    text = render_markdown(report, numpy_cnn)
+    capstone = None
+    if numpy_json.is_file():  # the capstone's section, as reproduce_numpy_cnn.py writes it
+        from benchmarks.reproduce_numpy_cnn import render_section
+
+        capstone = render_section(json.loads(numpy_json.read_text("utf-8")))
+    text = render_markdown(report, capstone)
     (out_dir / "reproduction.md").write_text(text, encoding="utf-8")
     plot_curves(report["runs"], out_dir / "figures" / "training_curves.png", report["note"])
     print(f"\nwrote {out_dir}/reproduction.json, reproduction.md, figures/training_curves.png\n")
     print(text)
+
+
+# ----------------------------------------------------------------------------- assembling
+def _rounded(values: list[float]) -> list[float]:
+    return [round(float(v), 6) for v in values]
+
+
+def seed_record(r: dict) -> dict:
+    """The per-seed entry of a run in ``reproduction.json`` from one worker's result."""
+    seconds = r["epoch_seconds"]
+    es = r["early_stopped"]
+    return {
+        "test_accuracy": round(r["test_accuracy"], 6),
+        "test_loss": round(r["test_loss"], 6),
+        "test_errors": r["test_errors"],
+        "early_stopped": {
+            "epoch": es["epoch"],
+            "test_accuracy": round(es["test_accuracy"], 6),
+            "test_loss": round(es["test_loss"], 6),
+            "test_errors": es["test_errors"],
+        },
+        "seconds_per_epoch": round(sum(seconds) / len(seconds), 2),
+        "peak_rss_mb": round(r["peak_rss_mb"], 1),
+        "load_average": r.get("load_average"),
+        "history": {k: _rounded(v) for k, v in r["history"].items()},
+    }
+
+
+def assemble_report(meta: dict, specs: dict, results: dict) -> dict:
+    """``reproduction.json``: ``meta`` plus, per run, its configuration and one entry per seed.
+
+    ``specs``: run name -> RunSpec as a dict; ``results``: run name -> seed -> worker result.
+    """
+    runs = {}
+    for name, spec in specs.items():
+        by_seed = results[name]
+        first = next(iter(by_seed.values()))
+        runs[name] = {
+            "title": spec["title"],
+            "framework": spec["framework"],
+            "optimizer": spec["optimizer"],
+            "batch_size": spec["batch_size"],
+            "epochs": first["epochs"],
+            "training_digits": first["training_digits"],
+            "validation_digits": first["validation_digits"],
+            "test_digits": first["test_digits"],
+            "parameters": first["parameters"],
+            "lecture_accuracy": spec["lecture_accuracy"],
+            "lecture_loss": spec["lecture_loss"],
+            "seeds": {str(seed): seed_record(r) for seed, r in by_seed.items()},
+        }
+    return {**meta, "runs": runs}

@@ -1,4 +1,4 @@
-"""Execute the lectures for the book, with a cache of executed copies.
+"""Execute the lectures for the book (and the tests), with a cache of executed copies.
 
 The committed notebooks stay stripped; the book is built from executed copies kept in
 ``book/_build/cache/<mode>/``. A copy is reused only while its key is unchanged: the key hashes
@@ -7,6 +7,11 @@ data files of ``docs/`` that lectures read (``reproduction.json``, ``figures/``)
 dependencies and the mode (fast or full). Change any of them and that notebook runs again.
 ``timings.json`` in the cache folder keeps how long each notebook took, so that the next build
 starts the longest first.
+
+The tests that execute lectures in fast mode use the same cache (:func:`run_cached`, through
+``tests/conftest.py``): a lecture runs once per change, whether the book or a test needs it
+first, and a lock per copy makes the second one wait for it rather than run it again. Each
+copy records its run's seconds and the kernel's peak memory (``metadata.cnn_course_run``).
 """
 
 from __future__ import annotations
@@ -15,7 +20,6 @@ import hashlib
 import json
 import os
 import re
-import time
 from collections.abc import Iterable
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
@@ -24,7 +28,7 @@ from pathlib import Path
 import nbformat
 
 # Bump when the way notebooks are executed changes, so every cached copy is rebuilt.
-EXECUTOR_VERSION = "1"
+EXECUTOR_VERSION = "2"
 TIMINGS = "timings.json"
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 # What the lectures import or read besides themselves (relative to the course root).
@@ -87,32 +91,66 @@ def _stale_copies(cache_dir: Path, relpath: Path, keep: Path) -> list[Path]:
     return [p for p in folder.iterdir() if pattern.match(p.name) and p not in mine]
 
 
-def run_one(source: str, target: str, env: dict[str, str], timeout_s: int | None) -> float:
-    """Execute ``source`` in its own folder with ``env`` added; write it to ``target``.
+RUN_METADATA = "cnn_course_run"
 
-    Runs in a worker process. A failing cell raises ``nbclient`` 's ``CellExecutionError``
-    (nothing is written); returns the seconds the run took.
+
+def kernel_env(root: Path, fast: bool, threads: int) -> dict[str, str]:
+    """The environment every cached execution adds for its kernel (one meaning per mode)."""
+    return {
+        "CNN_COURSE_FAST": "1" if fast else "0",
+        "CNN_COURSE_THREADS": str(threads),
+        "TF_CPP_MIN_LOG_LEVEL": "2",
+        "MPLBACKEND": "module://matplotlib_inline.backend_inline",
+        # the kernels import this course's cnncourse/, not another checkout's
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(root), os.environ.get("PYTHONPATH")])),
+    }
+
+
+def run_cached(
+    root: Path, rel: Path, cache_dir: Path, fast: bool, threads: int, timeout_s: int | None
+) -> tuple[nbformat.NotebookNode, float, float, bool]:
+    """The executed copy of ``root/rel``: (notebook, seconds, kernel peak MiB, from cache).
+
+    Runs it unless a copy with the same key is cached; a lock per copy makes a second caller
+    (another test process, the book) wait and reuse it. A failing cell raises nbclient's
+    ``CellExecutionError`` and nothing is cached.
     """
-    from nbclient import NotebookClient
+    import fcntl
 
-    path = Path(source)
-    nb = nbformat.read(path, as_version=4)
-    client = NotebookClient(
-        nb,
-        timeout=timeout_s,
-        kernel_name="python3",
-        resources={"metadata": {"path": str(path.parent)}},
-    )
-    out = Path(target)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    start = time.monotonic()
-    # The kernel's own log (TensorFlow's start-up lines, ...) goes to a file next to the copy.
-    with open(out.with_suffix(".kernel.log"), "w", encoding="utf-8") as kernel_log:
-        client.execute(env={**os.environ, **env}, stderr=kernel_log)
-    seconds = time.monotonic() - start
-    partial = out.with_suffix(".partial")
-    nbformat.write(nb, partial)
-    partial.replace(out)
+    from benchmarks.notebook_exec import run_notebook
+
+    source = root / rel
+    copy = cache_path(cache_dir, rel, cache_key(source, fast, dependencies_digest(root)))
+    copy.parent.mkdir(parents=True, exist_ok=True)
+    with open(copy.with_suffix(".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if copy.exists():
+            nb = nbformat.read(copy, as_version=4)
+            run = nb.metadata.get(RUN_METADATA, {})
+            return nb, float(run.get("seconds", 0.0)), float(run.get("peak_mb", "nan")), True
+        nb = nbformat.read(source, as_version=4)
+        result = run_notebook(
+            nb,
+            source.parent,
+            kernel_env(root, fast, threads),
+            cell_timeout_s=timeout_s or 3600,
+            raise_errors=True,
+        )
+        result.nb.metadata[RUN_METADATA] = {
+            "seconds": round(result.seconds, 1),
+            "peak_mb": round(result.peak_mb, 1),
+        }
+        partial = copy.with_suffix(".partial")
+        nbformat.write(result.nb, partial)
+        partial.replace(copy)
+        for stale in _stale_copies(cache_dir, rel, copy):
+            stale.unlink()
+        return result.nb, result.seconds, result.peak_mb, False
+
+
+def run_one(root: str, rel: str, cache_dir: str, fast: bool, threads: int, timeout_s) -> float:
+    """Execute one notebook into the cache (in a worker process); its seconds."""
+    _, seconds, _, _ = run_cached(Path(root), Path(rel), Path(cache_dir), fast, threads, timeout_s)
     return seconds
 
 
@@ -150,14 +188,6 @@ def execute_all(
 
     deps = dependencies_digest(root)
     threads = max(1, cpu_quota() // max(1, jobs))
-    env = {
-        "CNN_COURSE_FAST": "1" if fast else "0",
-        "CNN_COURSE_THREADS": str(threads),
-        "TF_CPP_MIN_LOG_LEVEL": "2",
-        "MPLBACKEND": "module://matplotlib_inline.backend_inline",
-        # the kernels import this course's cnncourse/, not another checkout's
-        "PYTHONPATH": os.pathsep.join(filter(None, [str(root), os.environ.get("PYTHONPATH")])),
-    }
     results: dict[Path, Executed] = {}
     todo: list[tuple[Path, Path]] = []
     for rel in notebooks:
@@ -177,7 +207,9 @@ def execute_all(
     if todo:
         with ProcessPoolExecutor(max_workers=max(1, jobs)) as pool:
             futures = {
-                pool.submit(run_one, str(root / rel), str(copy), env, timeout_s): (rel, copy)
+                pool.submit(
+                    run_one, str(root), str(rel), str(cache_dir), fast, threads, timeout_s
+                ): (rel, copy)
                 for rel, copy in todo
             }
             for future in as_completed(futures):
@@ -189,8 +221,6 @@ def execute_all(
                         other.cancel()  # those not started; running ones finish first
                     message = ANSI.sub("", str(error))  # the traceback's terminal colours
                     raise RuntimeError(f"book: executing {rel} failed:\n{message}") from error
-                for stale in _stale_copies(cache_dir, rel, copy):
-                    stale.unlink()
                 timings[rel.as_posix()] = round(seconds, 1)
                 _write_timings(cache_dir, timings)
                 log(f"book: executed {rel} in {seconds:.0f} s")

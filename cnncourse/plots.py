@@ -14,6 +14,7 @@ if matplotlib.get_backend().lower() in {"", "agg"}:
     matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 
 def show_images(
@@ -115,14 +116,43 @@ def show_feature_maps(
     return fig
 
 
-def show_before_after(pairs: Mapping[str, np.ndarray], cmap: str = "gray", size: float = 2.6):
-    """Images side by side with titles, e.g. ``{"input": x, "after Sobel": y}``."""
-    fig, axes = plt.subplots(1, len(pairs), figsize=(size * len(pairs), size), squeeze=False)
-    for ax, (name, img) in zip(axes.flat, pairs.items(), strict=True):
+def show_before_after(
+    pairs: Mapping[str, np.ndarray],
+    cmap: str = "gray",
+    size: float = 2.6,
+    true_scale: bool = False,
+    offsets: Mapping[str, tuple[int, int]] | None = None,
+):
+    """Images side by side with titles, e.g. ``{"input": x, "after Sobel": y}``.
+
+    Args:
+        pairs: title -> image ``(n_H, n_W)`` or ``(n_H, n_W, 1)``.
+        size: inches per panel (per largest image with ``true_scale``).
+        true_scale: draw every image at the same size per pixel, so an 18x18 crop of a 28x28
+            digit looks smaller instead of zoomed; each panel then spans the largest image,
+            with that frame outlined (dotted).
+        offsets: with ``true_scale``, title -> ``(top, left)``: where the image's first pixel
+            sat in the largest one (e.g. a crop's top and left margins), so it is drawn in
+            place; default ``(0, 0)``.
+    """
+    images = {}
+    for name, img in pairs.items():
         img = np.asarray(img)
-        if img.ndim == 3 and img.shape[-1] == 1:
-            img = img[..., 0]
-        ax.imshow(img, cmap=cmap)
+        images[name] = img[..., 0] if img.ndim == 3 and img.shape[-1] == 1 else img
+    fig, axes = plt.subplots(1, len(pairs), figsize=(size * len(pairs), size), squeeze=False)
+    frame_h = max(img.shape[0] for img in images.values())
+    frame_w = max(img.shape[1] for img in images.values())
+    for ax, (name, img) in zip(axes.flat, images.items(), strict=True):
+        if true_scale:
+            top, left = (offsets or {}).get(name, (0, 0))
+            extent = (left - 0.5, left + img.shape[1] - 0.5, top + img.shape[0] - 0.5, top - 0.5)
+            ax.imshow(img, cmap=cmap, extent=extent)
+            ax.add_patch(plt.Rectangle((-0.5, -0.5), frame_w, frame_h, fill=False,
+                                       edgecolor="0.6", linestyle=":", linewidth=1))  # fmt: skip
+            ax.set_xlim(-1, frame_w)
+            ax.set_ylim(frame_h, -1)
+        else:
+            ax.imshow(img, cmap=cmap)
         ax.set_title(f"{name}\n{img.shape[0]}x{img.shape[1]}", fontsize=9)
         ax.axis("off")
     fig.tight_layout()
@@ -153,6 +183,12 @@ def plot_history(
                     )
         ax.set_xlabel("epoch")
         ax.set_ylabel(metric)
+        n_epochs = max((len(h.get(metric, [])) for h in histories.values()), default=1)
+        if n_epochs <= 10:  # one tick per epoch: epochs are whole numbers
+            ax.set_xticks(np.arange(1, n_epochs + 1))
+        else:
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_xlim(0.5, n_epochs + 0.5)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
     fig.tight_layout()

@@ -26,9 +26,25 @@ def execute_notebook(path: Path, cell_timeout_s: int = 300) -> tuple:
     """Run a notebook in fast mode (offline, one thread) in its own folder.
 
     Returns the executed notebook, the seconds it took and the kernel's peak memory (MiB).
-    A failing cell raises ``CellExecutionError``.
+    A failing cell raises ``CellExecutionError``. A lecture is run through the book's cache
+    of executed copies (``book/execute.py``): it runs once per change to it or to what it
+    reads, whichever of the tests and the book needs it first.
     """
     import nbformat
+
+    path = Path(path).resolve()
+    if path.parent == ROOT / "lectures":
+        from book.execute import run_cached
+
+        nb, seconds, peak_mb, _ = run_cached(
+            ROOT,
+            path.relative_to(ROOT),
+            ROOT / "book" / "_build" / "cache" / "fast",
+            fast=True,
+            threads=1,
+            timeout_s=cell_timeout_s,
+        )
+        return nb, seconds, peak_mb
 
     from benchmarks.notebook_exec import run_notebook
 

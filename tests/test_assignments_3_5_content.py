@@ -753,13 +753,17 @@ def test_setup_cells_import_no_checks():
 # -------------------------------------------------- adapters and the grader's side
 def test_adapters_hand_back_plain_data(keras_mod, lecture_layers):
     from cnncourse.checks import adapters, calls, channel
+    from cnncourse.checks.model_eval import probe_images
 
-    outcome = calls.call_target({}, lecture_layers, "keras_model", (), {})
+    probe = probe_images((28, 28, 1))
+    outcome = calls.call_target({}, lecture_layers, "keras_model", (), {"probe": probe})
     assert outcome["status"] == "returned", outcome
     value = outcome["value"]
     assert value["new_each_call"] is True and value["type"] == "Sequential"
-    assert value["json"].dtype == np.uint8 and value["count_params"] == 93_322
-    assert outcome["args_after"] == [[], {}]  # the namespace and the target are not inputs
+    assert value["json"].dtype == np.uint8 and "count_params" not in value  # data, not facts
+    assert [w.shape for w in value["weights"]][:2] == [(3, 3, 1, 32), (32,)]
+    assert value["outputs"].shape == (len(probe), 10)
+    assert outcome["args_after"][0] == []  # the namespace and the target are not inputs
     # through the channel's file format (what the grader reads) and back
     back = channel.unpack(channel.pack(outcome))
     assert bytes(back["value"]["json"]) == bytes(value["json"])
@@ -796,12 +800,15 @@ class Canned(Runner):
     # what a kernel sent back, already as plain data (read from the channel's files)
     def __init__(self, values):
         self.values = values
-    def run(self, spec, cases):
+    def run(self, spec, cases, substitutes=None):
         return [{"status": "returned", "value": self.values[spec.name], "args_after": None}
                 for _ in cases]
 
 config = np.frombuffer(open(sys.argv[1], "rb").read(), np.uint8)
-values = {"build_model_layers": {"type": "Sequential", "json": config, "new_each_call": True}}
+saved = np.load(sys.argv[2])
+weights = [saved[f"w{i}"] for i in range(len(saved.files) - 1)]
+values = {"build_model_layers": {"type": "Sequential", "json": config, "new_each_call": True,
+                                 "weights": weights, "outputs": saved["outputs"]}}
 values["build_model_params"] = values["build_model_shapes"] = values["build_model_layers"]
 for name in values:
     verdict = check(all_specs()[name], Canned(values), seed=1, hidden=True)
@@ -823,12 +830,21 @@ def test_grader_side_needs_no_framework(tmp_path, lecture_layers):
     import subprocess
     import sys
 
+    from cnncourse.checks.model_eval import probe_images
+
+    model = lecture_layers()
     config = tmp_path / "lecture.json"
-    config.write_text(lecture_layers().to_json())
+    config.write_text(model.to_json())
+    outputs = np.asarray(model(probe_images((28, 28, 1)), training=False), dtype=np.float64)
+    arrays = {f"w{i}": w for i, w in enumerate(model.get_weights())}
+    np.savez(tmp_path / "data.npz", outputs=outputs, **arrays)
     script = tmp_path / "grader_side.py"
     script.write_text(GRADER_SIDE)
     result = subprocess.run(
-        [sys.executable, str(script), str(config)], capture_output=True, text=True, cwd=ROOT
+        [sys.executable, str(script), str(config), str(tmp_path / "data.npz")],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
     )
     assert result.returncode == 0 and result.stdout.strip() == "ok", result.stderr[-2000:]
 

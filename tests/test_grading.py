@@ -31,7 +31,7 @@ def demo_run(tmp_path_factory):
         status=status,
         printed=printed.getvalue(),
         out_dir=out.resolve(),
-        csv_path=out / "grades.csv",
+        csv_path=out / "autograder-grades.csv",
         results=GradebookWriter("", out).load_results(),
     )
 
@@ -132,6 +132,36 @@ def test_broken_missing_and_unknown_submissions(tmp_path):
     assert any(p.name == "MissingNotebook" for p in results["fred"].problems)
     assert results["gina"].status == "failed"
     assert results["gina"].problems[0].name == "UnknownAssignment"
+    assert run.unknown == ["gina/99_nonexistent"] and not run.complete
+
+
+def test_misnamed_notebooks_are_named_and_score_zero(tmp_path):
+    """Two notebooks, neither under the expected name: both are named, the assignment is
+    graded 0 / 7 (not "failed 0 / 0"), and neither is graded as the other."""
+    folder = tmp_path / "subs" / "hana" / "01_conv_forward"
+    folder.mkdir(parents=True)
+    source = SAMPLES_DIR / "alice_correct" / "01_conv_forward" / "01_conv_forward.ipynb"
+    shutil.copy(source, folder / "draft.ipynb")
+    shutil.copy(source, folder / "final version.ipynb")
+    run = grade_submissions(tmp_path / "subs", tmp_path / "out", jobs=1, progress=False)
+    (result,) = run.results
+    assert result.status == "graded" and (result.score, result.max_score) == (0, 7)
+    (missing,) = [p for p in result.problems if p.name == "MissingNotebook"]
+    assert "'draft.ipynb'" in missing.message and "'final version.ipynb'" in missing.message
+
+
+def test_a_misspelt_assignment_folder_exits_2_unless_lenient(tmp_path, capsys):
+    subs = tmp_path / "subs"
+    shutil.copytree(SAMPLES_DIR / "alice_correct", subs / "alice_correct")
+    (subs / "alice_correct" / "01_conv_forwrd").mkdir()
+    out = tmp_path / "out"
+    status = main(["grade", str(subs), "--out", str(out), "--jobs", "1"])
+    printed = capsys.readouterr()
+    assert status == 2
+    assert "did you mean 01_conv_forward?" in printed.out
+    assert "NOT GRADED: 1 folder(s)" in printed.out
+    lenient = main(["grade", str(subs), "--out", str(out), "--jobs", "1", "--lenient"])
+    assert lenient == 0
 
 
 def test_kernel_folder_holds_only_student_files(tmp_path):

@@ -10,6 +10,8 @@ import pytest
 from conftest import execute_notebook
 from test_lecture_exercises import assert_answers_ran
 
+from cnncourse import network_views as nv
+
 ROOT = Path(__file__).resolve().parent.parent
 LECTURES = ROOT / "lectures"
 REPRODUCTION = ROOT / "docs" / "reproduction.json"
@@ -40,6 +42,12 @@ COMPUTED = {
 QUOTED_RUNS = {
     "07_keras_mnist_cnn.ipynb": ["keras_cnn"],
     "08_pytorch_mnist_cnn.ipynb": ["torch_cnn", "keras_cnn"],
+    "09_cropping.ipynb": ["cropped", "classic"],
+}
+#: The runs whose curves each lecture judges with the course's over-fitting rule.
+JUDGED_RUNS = {
+    "07_keras_mnist_cnn.ipynb": ["keras_cnn"],
+    "08_pytorch_mnist_cnn.ipynb": ["torch_cnn"],
     "09_cropping.ipynb": ["cropped", "classic"],
 }
 #: A result typed into prose, e.g. "99.08%": such numbers must be computed.
@@ -112,8 +120,16 @@ def test_lecture_runs_in_fast_mode(name):
         wanted += 1  # the reproduction's training curves
         results = json.loads(REPRODUCTION.read_text())["runs"]
         for run in runs:
-            quoted = f"{results[run]['test_accuracy']:.2%}"
+            accuracy = nv.seed_values(results[run], "test_accuracy")
+            quoted = nv.format_mean_sd(accuracy, percent=True)
             assert quoted in text, f"{name} does not quote the full run's {run} accuracy {quoted}"
+            each = nv.format_per_seed(accuracy, percent=True)
+            assert each in text, f"{name} does not quote {run}'s accuracy per seed ({each})"
+        assert "The course's rule: " + nv.RULE_TEXT in text, f"{name} does not state the rule"
+        for run in JUDGED_RUNS[name]:  # the over-fitting verdict of every seed, by the rule
+            for seed, summary in nv.seed_verdicts(results[run]).items():
+                verdict = nv.VERDICTS[summary.verdict]
+                assert verdict in text, f"{name}: {run} seed {seed}'s verdict {verdict!r} missing"
     elif runs:
         assert "no full-length reproduction yet" in text
     assert images >= wanted, f"{name} drew only {images} figures, expected {wanted}"

@@ -98,6 +98,14 @@ def test_upsample_maps():
     np.testing.assert_allclose(placed[0, 0, :9], 0.0)  # left of the first centre: edge value
     np.testing.assert_allclose(placed[0, 0, 19:], 2.0)  # right of the last centre
     np.testing.assert_allclose(placed[0, 5, 10:15], [0.375, 0.625, 0.875, 1.125, 1.375])
+    # outside="nan": no value beyond the outermost centres (pixels 9..16 keep theirs)
+    masked = nv.upsample_maps(ramp, (28, 28), centres=(8.5, 4.0), outside="nan")
+    valid = ~np.isnan(masked[0])
+    assert valid.any(axis=1).sum() == 8 and valid.any(axis=0).sum() == 8
+    assert valid[9:17, 9:17].all() and not valid[:9].any() and not valid[:, 17:].any()
+    np.testing.assert_allclose(masked[0][valid], placed[0][valid])
+    with pytest.raises(ValueError, match="outside"):
+        nv.upsample_maps(ramp, (28, 28), outside="zero")
 
 
 def test_map_share_on():
@@ -108,6 +116,9 @@ def test_map_share_on():
     masks[:, :2, :] = True
     np.testing.assert_allclose(nv.map_share_on(maps, masks), [1.0, 0.5])
     assert np.isnan(nv.map_share_on(np.zeros((1, 2, 2)), np.ones((1, 2, 2), bool))[0])
+    holes = maps.copy()
+    holes[1, 2:, :] = np.nan  # no value in the lower half: only the upper half counts
+    np.testing.assert_allclose(nv.map_share_on(holes, masks), [1.0, 1.0])
 
 
 # --------------------------------------------------------------------------- frameworks
@@ -196,41 +207,157 @@ def test_grad_cam_and_saliency_torch():
 # --------------------------------------------------------------------------- curves and files
 
 
+def _history(val_loss, val_accuracy=None, loss=None):
+    n = len(val_loss)
+    return {
+        "loss": list(loss) if loss is not None else [0.5 / (i + 1) for i in range(n)],
+        "accuracy": [0.9] * n,
+        "val_loss": list(val_loss),
+        "val_accuracy": list(val_accuracy) if val_accuracy is not None else [0.98] * n,
+    }
+
+
 def test_overfitting_summary():
-    history = {"loss": [0.5, 0.3, 0.2, 0.1], "val_loss": [0.4, 0.25, 0.3, 0.35]}
-    s = nv.overfitting_summary(history)
+    s = nv.overfitting_summary(
+        _history([0.4, 0.25, 0.3, 0.35], [0.9, 0.95, 0.94, 0.93], loss=[0.5, 0.3, 0.2, 0.1])
+    )
     assert (s.epochs, s.best_epoch, s.best_val_loss, s.final_val_loss) == (4, 2, 0.25, 0.35)
     assert (s.train_loss_at_best, s.final_train_loss) == (0.3, 0.1)
-    assert s.overfits
-    still_learning = nv.overfitting_summary({"loss": [0.5, 0.3], "val_loss": [0.4, 0.3]})
-    assert still_learning.best_epoch == 2 and not still_learning.overfits
+    assert (s.val_accuracy_at_best, s.final_val_accuracy) == (0.95, 0.93)
+    assert s.longest_rise == 2 and s.max_rise == pytest.approx(0.4)
+    assert s.sustained_rise and s.overfits and s.verdict == "overfits"
+    still = nv.overfitting_summary(_history([0.4, 0.3]))
+    assert still.best_epoch == 2 and not still.overfits and still.verdict == "still_falling"
+    assert nv.overfitting_summary(_history([0.4])).verdict == "single_epoch"
     with pytest.raises(ValueError):
-        nv.overfitting_summary({"loss": [0.5], "val_loss": []})
+        nv.overfitting_summary(_history([0.5]) | {"val_loss": []})
+    with pytest.raises(ValueError, match="val_accuracy"):
+        nv.overfitting_summary({"loss": [0.5], "val_loss": [0.4]})
+
+
+@pytest.mark.parametrize(
+    "val_loss,val_accuracy,verdict",
+    [
+        # the old rule flagged this (final above the minimum): a 0.8% rise is no rise
+        ([0.066, 0.0474, 0.0397, 0.0423, 0.0400], [0.9795, 0.9865, 0.9888, 0.9897, 0.9903],
+         "levelled"),
+        # above +10% for one epoch only, then back: not sustained
+        ([0.05, 0.04, 0.045, 0.043, 0.0401], [0.98] * 5, "levelled"),
+        # above +10% for 2 epochs but back within 10% in between: not consecutive
+        ([0.05, 0.04, 0.045, 0.043, 0.045, 0.0402], [0.98] * 6, "levelled"),
+        # exactly +10% is not above the margin
+        ([0.05, 0.04, 0.044, 0.044], [0.98] * 4, "levelled"),
+        # sustained rise, accuracy up: over-confidence (lecture 9's classic model, seed 1)
+        ([0.05, 0.03, 0.036, 0.037, 0.0372], [0.98, 0.9913, 0.9915, 0.9918, 0.992],
+         "over_confident"),
+        # sustained rise, accuracy flat: still over-confidence
+        ([0.05, 0.03, 0.036, 0.037], [0.98, 0.99, 0.991, 0.99], "over_confident"),
+        # sustained rise, accuracy down by less than the 0.2-point noise floor: over-confidence
+        ([0.05, 0.03, 0.036, 0.037], [0.98, 0.99, 0.991, 0.9899], "over_confident"),
+        # sustained rise and accuracy down by more than the floor: over-fits
+        ([0.05, 0.03, 0.036, 0.037], [0.98, 0.99, 0.991, 0.987], "overfits"),
+        # a sustained rise that ends in a new minimum is no verdict of over-fitting
+        ([0.05, 0.03, 0.04, 0.04, 0.02], [0.9, 0.91, 0.9, 0.9, 0.92], "still_falling"),
+    ],
+)  # fmt: skip
+def test_overfitting_rule_needs_a_sustained_rise(val_loss, val_accuracy, verdict):
+    s = nv.overfitting_summary(_history(val_loss, val_accuracy))
+    assert s.verdict == verdict
+    assert s.overfits == (verdict == "overfits")
+    assert verdict in nv.VERDICTS
 
 
 def test_overfitting_sentence_branches():
-    over = nv.overfitting_sentence({"loss": [0.5, 0.3, 0.2], "val_loss": [0.4, 0.3, 0.35]}, "X")
-    assert over.startswith("For X,") and "epoch 2 of 3 (0.3000)" in over
-    assert "over-fits" in over and "0.3500" in over and "0.2000" in over
-    rising = nv.overfitting_sentence({"loss": [0.5, 0.3], "val_loss": [0.4, 0.3]}, "Y")
+    over = nv.overfitting_sentence(
+        _history([0.4, 0.3, 0.35, 0.36], [0.9, 0.95, 0.94, 0.93], loss=[0.5, 0.3, 0.2, 0.1]), "X"
+    )
+    assert over.startswith("For X,") and "epoch 2 of 4 (0.3000, validation accuracy 95.00%)" in over
+    assert "over-fits after epoch 2" in over and "0.3600" in over and "93.00%" in over
+    assert "for up to 2 epochs in a row" in over and "0.1000" in over
+    confident = nv.overfitting_sentence(
+        _history([0.4, 0.3, 0.35, 0.36], [0.9, 0.95, 0.95, 0.96]), "W"
+    )
+    assert "over-confidence, not over-fitting" in confident and "96.00%" in confident
+    assert "over-fits" not in confident
+    rising = nv.overfitting_sentence(_history([0.4, 0.3]), "Y")
     assert "still falling" in rising and "over-fits" not in rising
-    flat = nv.overfitting_sentence({"loss": [0.5, 0.5, 0.6], "val_loss": [0.4, 0.3, 0.31]}, "Z")
-    assert "could have stopped there" in flat and "over-fits" not in flat
-    single = nv.overfitting_sentence({"loss": [0.5], "val_loss": [0.4]}, "the short run")
+    flat = nv.overfitting_sentence(_history([0.4, 0.3, 0.31], [0.9, 0.95, 0.96]), "Z")
+    assert "levelled off" in flat and "+3%" in flat and "over-fits" not in flat
+    assert "not over-fitting by the course's rule" in flat
+    single = nv.overfitting_sentence(_history([0.4]), "the short run")
     assert single.startswith("The short run was trained for a single epoch")
 
 
-def _run(epochs=2):
-    history = {k: [0.1] * epochs for k in nv.HISTORY_KEYS}
+def _seed(test_accuracy, es_epoch, es_accuracy, val_loss, val_accuracy=None):
     return {
-        "epochs": epochs,
-        "test_accuracy": 0.99,
+        "test_accuracy": test_accuracy,
         "test_loss": 0.03,
+        "test_errors": [1, 2],
+        "early_stopped": {"epoch": es_epoch, "test_accuracy": es_accuracy, "test_loss": 0.03},
         "seconds_per_epoch": 10.0,
         "peak_rss_mb": 900.0,
-        "lecture_accuracy": 0.9908,
-        "history": history,
+        "history": _history(val_loss, val_accuracy),
     }
+
+
+def _run(seeds=None):
+    seeds = seeds or {
+        "1": _seed(0.990, 2, 0.990, [0.1, 0.05]),
+        "2": _seed(0.992, 2, 0.992, [0.1, 0.05]),
+    }
+    return {
+        "title": "run",
+        "epochs": 2,
+        "parameters": 10,
+        "lecture_accuracy": 0.9908,
+        "seeds": seeds,
+    }
+
+
+def test_seed_values_and_mean_sd():
+    run = _run({"10": _seed(0.99, 1, 0.98, [0.1, 0.2]), "2": _seed(0.98, 2, 0.98, [0.2, 0.1])})
+    assert list(nv.seed_records(run)) == [2, 10]  # numeric order, not "10" < "2"
+    np.testing.assert_allclose(nv.seed_values(run, "test_accuracy"), [0.98, 0.99])
+    np.testing.assert_allclose(nv.seed_values(run, "early_stopped.epoch"), [2, 1])
+    mean, sd = nv.mean_sd([0.98, 0.99, 1.0])
+    assert mean == pytest.approx(0.99) and sd == pytest.approx(0.01)  # sample sd (ddof=1)
+    assert nv.mean_sd([0.5]) == (0.5, 0.0)
+    assert nv.format_mean_sd([0.98, 0.99, 1.0], percent=True) == "99.00% ± 1.00 (n = 3)"
+    assert nv.format_mean_sd([0.03, 0.05]) == "0.0400 ± 0.0141 (n = 2)"
+    assert nv.format_per_seed([0.9812, 0.99], percent=True) == "98.12%, 99.00%"
+    with pytest.raises(ValueError):
+        nv.mean_sd([])
+
+
+def test_seeds_sentence_counts_verdicts_and_early_stopping():
+    run = _run(
+        {
+            "1": _seed(0.990, 2, 0.991, [0.1, 0.03, 0.04, 0.04], [0.9, 0.99, 0.98, 0.98]),
+            "2": _seed(0.992, 4, 0.992, [0.1, 0.05, 0.04, 0.03]),
+            "3": _seed(0.991, 2, 0.990, [0.1, 0.03, 0.031, 0.032]),
+        }
+    )
+    text = nv.seeds_sentence(run, "the model")
+    assert "lowest after epoch 2 (seed 1), 4 (seed 2) and 2 (seed 3) of 4" in text
+    assert "over-fits: validation loss up and validation accuracy down (1 of 3: seed 1)" in text
+    assert "still falling at the end (1 of 3: seed 2)" in text
+    assert "levelled off: no sustained rise of the validation loss (1 of 3: seed 3)" in text
+    assert "99.10% ± 0.10 (n = 3)" in text and "+0.10, +0.00, -0.10 points" in text
+    assert "better on 1, worse on 1 and the same on 1 of 3 seeds" in text
+    final = nv.seeds_sentence(_run(), "the model")
+    assert "early-stopped checkpoint is the final model" in final
+
+
+def test_compare_sentence_claims_only_what_every_seed_shows():
+    a = _run({"1": _seed(0.990, 2, 0.99, [0.1, 0.05]), "2": _seed(0.991, 2, 0.99, [0.1, 0.05])})
+    b = _run({"1": _seed(0.993, 2, 0.99, [0.1, 0.05]), "2": _seed(0.992, 2, 0.99, [0.1, 0.05])})
+    text = nv.compare_sentence(a, b, "cropped", "classic")
+    assert "+0.30, +0.10 points (mean +0.20)" in text and "ahead on 2 of 2 seeds" in text
+    assert "support a lead for classic" in text and "0.10 to 0.30 points" in text
+    mixed = _run({"1": _seed(0.989, 2, 0.99, [0.1, 0.05]), "2": _seed(0.993, 2, 0.99, [0.1, 0.05])})
+    assert "do not support a winner" in nv.compare_sentence(a, mixed, "cropped", "classic")
+    with pytest.raises(ValueError, match="same seeds"):
+        nv.compare_sentence(a, _run({"7": _seed(0.99, 2, 0.99, [0.1, 0.05])}), "a", "b")
 
 
 def test_load_reproduction_and_find_upwards(tmp_path):
@@ -244,16 +371,20 @@ def test_load_reproduction_and_find_upwards(tmp_path):
         "machine": "x",
         "threads": 2,
         "wall_seconds": 1.0,
+        "seeds": [1, 2],
         "runs": {"keras_cnn": _run()},
     }
     path.write_text(json.dumps(data))
     assert nv.find_upwards("docs/reproduction.json", start=lectures) == path
     assert nv.load_reproduction(path)["runs"]["keras_cnn"]["epochs"] == 2
     assert nv.load_reproduction(tmp_path / "missing.json") is None
-    del data["runs"]["keras_cnn"]["history"]["val_loss"]
+    del data["runs"]["keras_cnn"]["seeds"]["2"]["history"]["val_loss"]
+    del data["runs"]["keras_cnn"]["seeds"]["1"]["early_stopped"]["epoch"]
     del data["threads"]
     path.write_text(json.dumps(data))
-    with pytest.raises(ValueError, match="threads.*history.val_loss"):
+    with pytest.raises(
+        ValueError, match="threads.*seeds.1.early_stopped.epoch.*seeds.2.history.val_loss"
+    ):
         nv.load_reproduction(path)
 
 
@@ -276,8 +407,13 @@ def test_figures_draw():
         imgs[0], {"a": np.ones((4, 4, 3))}, vectors={"probs": np.ones(10) / 10}, n_channels=4
     )
     assert len(fig3b.axes) == 9 and fig3b.axes[-1].get_title(loc="left") == "probs: 10 values"
-    fig4 = nv.show_heatmaps(imgs, {"cam": imgs}, titles=["a", "b", "c"])
-    assert len(fig4.axes) == 6
+    holes = imgs.copy()
+    holes[:, 0, :] = np.nan  # no value on the top row: drawn transparent
+    fig4 = nv.show_heatmaps(imgs, {"cam": holes}, titles=["a", "b", "c"])
+    assert len(fig4.axes) == 7  # 2 rows of 3 panels and the heat row's colour bar
+    assert fig4.axes[-1].get_ylabel() == "map / its max"
+    overlay = fig4.axes[3].get_images()[1]
+    assert overlay.get_clim() == (0.0, 1.0) and np.ma.is_masked(overlay.get_array())
     plt.close("all")
 
 
@@ -295,3 +431,24 @@ def test_gap_model_and_reported_figures():
     assert model.get_layer("gap").output.shape[1:] == (64,)
     assert set(LECTURE_REPORTED) == {"keras_cnn", "cropped", "classic"}
     assert LECTURE_REPORTED["classic"]["accuracy"] > LECTURE_REPORTED["cropped"]["accuracy"]
+
+
+def test_plots_use_whole_epochs_and_true_scale():
+    """cnncourse.plots: one epoch gets one integer tick; crops are drawn at true scale."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from cnncourse.plots import plot_history, show_before_after
+
+    fig = plot_history({"run": {"loss": [0.5], "val_loss": [0.4]}})
+    assert list(fig.axes[0].get_xticks()) == [1.0]
+    fig = plot_history({"run": {"loss": list(np.linspace(1, 0.1, 25))}})
+    assert all(float(t).is_integer() for t in fig.axes[0].get_xticks())
+    digit, crop = np.ones((28, 28)), np.ones((18, 18))
+    fig = show_before_after({"a": digit, "b": crop}, true_scale=True, offsets={"b": (5, 5)})
+    for ax in fig.axes:  # both panels span the 28x28 frame: the crop is not zoomed
+        assert ax.get_xlim() == (-1.0, 28.0) and ax.get_ylim() == (28.0, -1.0)
+    assert fig.axes[1].get_images()[0].get_extent() == [4.5, 22.5, 22.5, 4.5]
+    plt.close("all")

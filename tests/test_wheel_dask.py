@@ -27,14 +27,16 @@ from autograder.grading import grade_submissions
 
 pytestmark = pytest.mark.slow
 
-# (assignment, case): one right and one wrong answer per assignment where cheap
+# (assignment, case): right and wrong answers of the numpy assignments (the capstone trains
+# and is graded on the held-out digits the task carries), and the untouched notebooks of
+# assignments 3-5 (their frameworks start in the worker's sandbox; no minutes of training)
 GRADED = [
     ("01_conv_forward", "correct"),
     ("01_conv_forward", "pool_average_wrong"),
     ("02_conv_backward", "correct"),
-    ("03_keras_mnist", "wrong_counts"),
-    ("04_pytorch_mnist", "correct"),
-    ("05_cropping", "wrong_crop_forms"),
+    ("03_keras_mnist", "untouched"),
+    ("04_pytorch_mnist", "untouched"),
+    ("05_cropping", "untouched"),
 ]
 SIBLINGS = {  # assignment 2 is three notebooks: the case, plus these
     "02_efficient_conv.ipynb": "efficient_correct",
