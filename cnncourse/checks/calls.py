@@ -163,7 +163,13 @@ def call_target(namespace: dict, target, adapter: str | None, args, kwargs, forb
 # How each helper's call is keyed (which arguments) and answered from a table of the
 # checks' answers (see Spec.helper_table): only the calls the checks' inputs make have an
 # answer; any other call raises, so a table is no implementation of the helper.
-TABLE_KINDS = ("conv_single_step", "zero_pad", "create_mask_from_window", "distribute_value")
+TABLE_KINDS = (
+    "conv_single_step",
+    "zero_pad",
+    "create_mask_from_window",
+    "distribute_value",
+    "network_gradients",
+)
 
 
 def digest(*parts) -> bytes:
@@ -189,6 +195,9 @@ def call_key(kind: str, args, kwargs) -> bytes:
         return digest(values[0])
     if kind == "distribute_value":
         return digest(float(values[0]), tuple(int(n) for n in values[1]))
+    if kind == "network_gradients":  # (params, X, y): every parameter by name, then the batch
+        params = values[0]
+        return digest(*(params[name] for name in sorted(params)), values[1], values[2])
     raise ValueError(f"no table kind {kind!r}")
 
 
@@ -211,6 +220,9 @@ def table_helper(name: str, table: dict):
         if kind == "conv_single_step":
             bias = (list(args) + list(kwargs.values()))[2]
             return float(value) + float(np.sum(bias))
+        if kind == "network_gradients":
+            grads = {name: np.array(g, copy=True) for name, g in value["grads"].items()}
+            return float(value["loss"]), grads
         return np.array(value, copy=True)
 
     helper.__name__ = name

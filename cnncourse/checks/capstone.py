@@ -491,6 +491,22 @@ class SgdStep(Spec):
     forbidden = IM2COL_POLICY
     arg_names = ("params", "X", "y", "learning_rate")
     outputs = "sgd_step(...)"
+    # sgd_step calls network_gradients: wrong gradients cost network_gradients' points, and
+    # sgd_step is checked again with the checks' gradients in their place
+    helpers: tuple[str, ...] = ("network_gradients",)
+
+    def helper_table(self, helper, args, kwargs):
+        """The loss and gradients of the one batch this step is given (one entry)."""
+        from .calls import digest
+
+        params, X, y, _ = args
+        loss, grads = oracle_network(params, X, y)
+        key = digest(*(params[name] for name in sorted(params)), X, y)
+        return {
+            "kind": "network_gradients",
+            "keys": np.frombuffer(key, dtype=np.uint8).reshape(1, 16).copy(),
+            "values": [{"loss": float(loss), "grads": dict(grads)}],
+        }
 
     def required(self):
         return [

@@ -317,9 +317,14 @@ def judge(spec: Spec, case: Case, outcome: dict) -> Failure | None:
     if status == "raised":
         error = outcome.get("error") or {}
         where = error.get("where") or ""
-        message = (
-            f"{spec.target} raised {error.get('type', 'an error')}: {error.get('message', '')}"
-        )
+        kind, text = error.get("type", "an error"), error.get("message", "")
+        message = f"{spec.target} raised {kind}: {text}"
+        if kind == "NotImplementedError" and not text.strip():
+            # the release's placeholder: say so rather than print an empty reason
+            message = (
+                f"{spec.target} raised NotImplementedError: the exercise is not done yet "
+                "(write your code in place of `raise NotImplementedError()`)"
+            )
         return Failure(case, CHECK_FAILED, "raised", message, [where] if where else [])
     if status != "returned":
         return Failure(case, CHECK_FAILED, "malformed", f"no result for {spec.target}")
