@@ -9,13 +9,17 @@ notebooks are never changed. myst-nb reads the cell tags:
   cell, the page's copy of the code shows each run of top-level prose statements as one comment
   line, ``# ... (writes the text or table below)``, so the teaching code stays visible while
   the sentence appears once, as prose, under it (the outputs are those of the full cell, as
-  run);
+  run); an answer cell's statements are those inside its ``with answer(...):`` block;
 * a cell that still writes prose after that (a helper such as ``markdown_table`` defined in a
   setup cell, or a ``display(Markdown(...))`` inside a loop) gets ``hide-input``: its code is
   in a collapsed "Show code cell source" toggle;
 * an exercise's answer (a ``<details>`` markdown cell) is closed after the ``answer``-tagged
   code cells that follow it, so the answer's prose, code and outputs are all inside one
-  collapsed toggle, as in JupyterLab; the answer cells' code is collapsed inside it too;
+  collapsed toggle, as in JupyterLab; the answer cells' code is collapsed inside it too. An
+  answer cell's output is its own closed toggle (``cnncourse.answers``: it stays closed when
+  a lecture runs in JupyterLab); on the page, already inside the answer's toggle, it is
+  unwrapped to its contents, so one click on "Answer to exercise N" shows the prose and the
+  computed numbers and figures together, not a second "Computed answer" toggle;
 * in a released assignment (shown as released, not run), a cell that writes prose when run
   gets ``hide-input`` too;
 * widget views (ipywidgets) are dropped: the course's widgets carry a static PNG of their
@@ -30,6 +34,8 @@ import copy
 import re
 
 import nbformat
+
+from cnncourse.answers import answer_body
 
 WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
 PROSE_CALLS = {"display", "markdown_table"}
@@ -75,6 +81,16 @@ def _statements(source: str) -> list[ast.stmt] | None:
         return None
 
 
+def _is_answer_block(node: ast.With) -> bool:
+    """``with answer(...):`` (``cnncourse.answers``), the block of an exercise's answer."""
+    return any(
+        isinstance(item.context_expr, ast.Call)
+        and isinstance(item.context_expr.func, ast.Name)
+        and item.context_expr.func.id == "answer"
+        for item in node.items
+    )
+
+
 def is_prose_only(source: str) -> bool:
     """True when every statement of the cell prints prose (``display(Markdown(...))``)."""
     body = _statements(source)
@@ -93,6 +109,8 @@ def strip_prose_statements(source: str) -> str:
     statement, or shares a line between a prose statement and other code.
     """
     body = _statements(source)
+    if body and len(body) == 1 and isinstance(body[0], ast.With) and _is_answer_block(body[0]):
+        body = body[0].body
     if not body:
         return source
     lines = source.split("\n")
@@ -108,7 +126,7 @@ def strip_prose_statements(source: str) -> str:
         if i not in prose_lines:
             out.append(line)
         elif i - 1 not in prose_lines:
-            out.append(PROSE_COMMENT)
+            out.append(line[: len(line) - len(line.lstrip())] + PROSE_COMMENT)
     return "\n".join(out).rstrip("\n")
 
 
@@ -188,6 +206,26 @@ def enclose_answers(nb: nbformat.NotebookNode) -> int:
     return changed
 
 
+def unwrap_answer_outputs(nb: nbformat.NotebookNode) -> int:
+    """Replace each answer cell's output toggle by its contents; return how many.
+
+    The page holds the answer cells inside the answer's own toggle (:func:`enclose_answers`),
+    so the output's "Computed answer" toggle would be a second click for the same answer.
+    Its stderr text (warnings, progress bars) is dropped, as everywhere in the book.
+    """
+    unwrapped = 0
+    for cell in nb.cells:
+        if ANSWER_TAG not in cell.get("metadata", {}).get("tags", []):
+            continue
+        for output in cell.get("outputs", []):
+            html = str(output.get("data", {}).get("text/html", ""))
+            body = answer_body(html, stderr=False)  # as conf.py's nb_output_stderr = "remove"
+            if body is not None:
+                output["data"]["text/html"] = body
+                unwrapped += 1
+    return unwrapped
+
+
 def insert_note(nb: nbformat.NotebookNode, note: str) -> None:
     """Put a MyST ``{note}`` admonition right under the notebook's ``# title`` line."""
     admonition = f"```{{note}}\n{note}\n```\n"
@@ -205,6 +243,7 @@ def prepare_lecture(nb: nbformat.NotebookNode, note: str) -> nbformat.NotebookNo
     drop_widget_views(nb)
     for cell in nb.cells:
         tag_code_cell(cell)
+    unwrap_answer_outputs(nb)
     enclose_answers(nb)
     insert_note(nb, note)
     return nb

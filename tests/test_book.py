@@ -190,6 +190,7 @@ def crawl(book_site, server, browser):
               answerCells: document.querySelectorAll('.cell.tag_answer').length,
               answerCellsInside: [...document.querySelectorAll('.cell.tag_answer')]
                 .filter(c => c.closest('details.cnn-answer')).length,
+              answerOutputToggles: document.querySelectorAll('details.cnn-answer-output').length,
               tracebacks: document.querySelectorAll('.output.traceback, .output.error').length,
               math: document.querySelectorAll('.MathJax, .MathJax_Display, .MathJax_CHTML').length,
             })"""
@@ -304,6 +305,8 @@ def test_answers_are_collapsed_with_their_code_and_outputs(book_site, crawl):
             f"{lecture}: {info['answerCells'] - info['answerCellsInside']} answer cell(s) "
             "outside their answer's toggle"
         )
+        # The notebook's "Computed answer" toggle is unwrapped: no toggle inside the toggle.
+        assert info["answerOutputToggles"] == 0, f"{lecture}: an answer's output is a toggle"
 
 
 def test_a_collapsed_answer_opens_on_click(book_site, server, browser, shots):

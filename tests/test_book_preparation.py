@@ -1,21 +1,19 @@
 """The book's preparation of pages, on small synthetic notebooks (no build, no browser).
 
 What ``book/`` decides before Sphinx runs: which code a page hides, where an answer's toggle
-closes, which links stay, which pages and in which order, when an executed copy is reused;
-and ``book/hide_answer_outputs.py``, which collapses answer outputs in the lectures.
+closes, how an answer's computed output sits inside it, which links stay, which pages and in
+which order, when an executed copy is reused.
 """
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import nbformat
 import pytest
 
 from book import execute, notebooks, stage
-from book.hide_answer_outputs import hide_answer_outputs
-from book.hide_answer_outputs import main as hide_answer_outputs_main
+from cnncourse.answers import toggle_html
 
 REPO = "owner/course"
 
@@ -45,44 +43,6 @@ def _lecture() -> nbformat.NotebookNode:
         nbformat.v4.new_markdown_cell("## Practise"),
     ]
     return nb
-
-
-# --- hide_answer_outputs.py ----------------------------------------------------------------
-
-
-def test_hide_answer_outputs_collapses_only_answer_cells(tmp_path, capsys):
-    nb = _lecture()
-    nb.cells.append(_answer_code("print(4)"))  # an answer cell without any jupyter metadata
-    path = tmp_path / "lecture.ipynb"
-    path.write_text(nbformat.writes(nb) + "\n", encoding="utf-8")
-
-    def run(*args: str) -> tuple[int, str]:
-        code = hide_answer_outputs_main([*args, str(path)])
-        return code, capsys.readouterr().out
-
-    assert run("--check")[0] == 1  # answers still show their outputs
-    code, out = run()
-    assert code == 0 and "1 of 1 notebook(s) changed" in out
-    after = nbformat.read(path, as_version=4)
-    answers = [c for c in after.cells if "answer" in c.metadata.get("tags", [])]
-    assert len(answers) == 3
-    for cell in answers:
-        assert cell.metadata["jupyter"]["outputs_hidden"] is True
-    assert answers[0].metadata["jupyter"]["source_hidden"] is True  # kept
-    assert "source_hidden" not in answers[2].metadata["jupyter"]  # not invented
-    others = [c for c in after.cells if "answer" not in c.metadata.get("tags", [])]
-    assert all("jupyter" not in c.metadata for c in others)
-    assert [c.source for c in after.cells] == [c.source for c in nb.cells]
-    text = path.read_text(encoding="utf-8")
-    assert text.endswith("}\n") and json.loads(text)["nbformat"] == 4
-    assert run("--check")[0] == 0  # nothing left to do, and the file is unchanged
-    assert run()[1].startswith("0 of 1") and path.read_text(encoding="utf-8") == text
-
-
-def test_hide_answer_outputs_counts_changed_cells():
-    nb = _lecture()
-    assert hide_answer_outputs(nb) == 2
-    assert hide_answer_outputs(nb) == 0
 
 
 # --- notebooks.py: what a page shows ------------------------------------------------------
@@ -127,6 +87,39 @@ def test_strip_prose_statements_keeps_the_teaching_code():
     # Two statements on one line: left as written.
     shared = 'x = 1; display(Markdown("a"))'
     assert notebooks.strip_prose_statements(shared) == shared
+
+
+def test_strip_prose_statements_inside_an_answer_block():
+    source = (
+        'with answer("Computed answer to exercise 1"):\n'
+        "    n = 3\n"
+        '    display(Markdown(f"{n}"))\n'
+        '    markdown_table(["a"], [[n]])'
+    )
+    assert notebooks.strip_prose_statements(source) == (
+        f'with answer("Computed answer to exercise 1"):\n    n = 3\n    {notebooks.PROSE_COMMENT}'
+    )
+
+
+def test_answer_outputs_are_unwrapped_inside_the_answer_toggle():
+    nb = _lecture()
+    body = "<pre>42</pre>"
+    parts = [("stdout", "42", None), ("stderr", "epoch 1: 100%", None)]
+    html = toggle_html("Computed answer to exercise 1", parts)
+    assert html.startswith('<details class="cnn-answer-output"><summary>') and body in html
+    answer, other = nb.cells[4], nb.cells[1]
+    for cell in (answer, other):
+        cell.outputs = [
+            nbformat.v4.new_output("display_data", data={"text/html": html, "text/plain": "42"})
+        ]
+    page = notebooks.prepare_lecture(nb, "A note.")
+    shown = next(c for c in page.cells if c.get("id") == answer.get("id"))
+    inner = shown.outputs[0]["data"]["text/html"]
+    assert "<details" not in inner and "<summary>" not in inner and body in inner
+    assert "epoch 1" in html and "epoch 1" not in inner  # stderr dropped, as on every page
+    kept = next(c for c in page.cells if c.get("id") == other.get("id"))
+    assert kept.outputs[0]["data"]["text/html"] == html  # only answer cells are unwrapped
+    assert answer.outputs[0]["data"]["text/html"] == html  # the executed copy is untouched
 
 
 def test_tag_code_cell():

@@ -291,3 +291,61 @@ def test_lecture_explorer_slider_changes_output_size(page, lab):
     assert re.fullmatch(r"\d+", before) and re.fullmatch(r"\d+", after), (before, after)
     assert int(after) == int(before) + 1, (before, after, formula)
     assert "n_out" in formula and formula.strip().endswith(after), formula
+
+
+# --- answers that stay collapsed (issue 22, item 3) ----------------------------------------
+ANSWERS_NB = "lectures/01_matrices_images.ipynb"
+ANSWER_TOGGLE = (
+    ".jp-NotebookPanel:not(.lm-mod-hidden) .jp-OutputArea-output details.cnn-answer-output"
+)
+
+
+def _run_all_until_toggles(page, lab, path: str, count: int):
+    """Open ``path``, Run All Cells, wait for ``count`` answer toggles and an idle kernel."""
+    _open_notebook(page, lab, path)
+    _menu(page, "Run", "Run All Cells")
+    page.wait_for_function(
+        "([sel, n]) => document.querySelectorAll(sel).length >= n", arg=[ANSWER_TOGGLE, count]
+    )
+    page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']")
+    return page.locator(ANSWER_TOGGLE)
+
+
+def test_lecture_answers_stay_closed_after_run_all(page, lab):
+    _, _, course, shots = lab
+    cells = json.loads((course / ANSWERS_NB).read_text(encoding="utf-8"))["cells"]
+    count = sum("answer" in c.get("metadata", {}).get("tags", []) for c in cells)
+    toggles = _run_all_until_toggles(page, lab, ANSWERS_NB, count)
+    assert toggles.count() == count
+    for i in range(count):
+        assert toggles.nth(i).get_attribute("open") is None, f"answer {i + 1} is open"
+        assert not toggles.nth(i).locator(".cnn-answer-body").is_visible()
+    first = toggles.first
+    first.scroll_into_view_if_needed()
+    page.screenshot(path=str(shots / "08_answers_closed_after_run_all.png"))
+    first.locator("summary").click()
+    first.locator(".cnn-answer-body").wait_for(state="visible")
+    assert first.get_attribute("open") is not None
+    assert "w.T @ x.T == (x @ w).T: True" in first.inner_text()
+    first.screenshot(path=str(shots / "09_answer_opened.png"))
+
+
+def test_answer_math_is_typeset_in_lab(page, lab):
+    import nbformat
+
+    _, _, course, shots = lab
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3 (ipykernel)"}
+    nb.cells = [
+        nbformat.v4.new_code_cell(
+            "from IPython.display import Markdown, display\n"
+            "from cnncourse.answers import answer\n"
+            'with answer("Computed answer to exercise 1"):\n'
+            '    display(Markdown("inline $\\\\frac{a}{b}$\\n\\n$$\\\\sum_i x_i^2$$"))'
+        )
+    ]
+    nbformat.write(nb, course / "lectures" / "answer_math.ipynb")
+    toggle = _run_all_until_toggles(page, lab, "lectures/answer_math.ipynb", 1).first
+    toggle.locator("summary").click()
+    toggle.locator("mjx-container").nth(1).wait_for(state="visible")  # inline and display
+    toggle.screenshot(path=str(shots / "10_answer_math.png"))

@@ -18,7 +18,7 @@ import nbformat
 import numpy as np
 import pytest
 from conftest import execute_notebook
-from test_lecture_exercises import assert_answers_ran, exercise_problems
+from test_lecture_exercises import answers_text, assert_answers_ran, exercise_problems
 from test_lectures_numpy import GRADED_NAMES
 
 from autograder.fixtures import given_namespace
@@ -230,7 +230,7 @@ def _outputs(nb) -> str:
         for out in cell.get("outputs", []):
             parts.append(out.get("text", ""))
             parts.append(out.get("data", {}).get("text/markdown", ""))
-    return "\n".join(parts)
+    return "\n".join(parts) + "\n" + answers_text(nb)  # answers print into their toggles
 
 
 @pytest.mark.slow
