@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.notebook_exec import cell_text, run_notebook  # noqa: E402
-from cnncourse import network_views as nv  # noqa: E402
+from cnncourse import training_runs as tr  # noqa: E402
 
 NOTEBOOK = ROOT / "solutions" / "02_conv_backward" / "02_numpy_cnn.ipynb"
 RESULT = ROOT / "docs" / "numpy_cnn.json"
@@ -125,17 +125,17 @@ def run_seed(seed: int, threads: int, epochs: int | None) -> dict:
 
 def summarise(result: dict) -> None:
     """``result["summary"]``: mean, sample sd and per-seed values of :data:`SUMMARY_KEYS`."""
-    seeds = nv.seed_records(result)
+    seeds = tr.seed_records(result)
     summary = {}
     for key in SUMMARY_KEYS:
         values = [float(record[key]) for record in seeds.values()]
-        mean, sd = nv.mean_sd(values)
+        mean, sd = tr.mean_sd(values)
         summary[key] = {"mean": mean, "sd": sd, "n": len(values), "values": values}
     result["summary"] = summary
 
 
 def _fmt(values: list[float], percent: bool) -> str:
-    return nv.format_mean_sd(values, percent=percent)
+    return tr.format_mean_sd(values, percent=percent)
 
 
 def render_section(result: dict | None) -> list[str]:
@@ -143,7 +143,7 @@ def render_section(result: dict | None) -> list[str]:
     nothing without a result. Every number is read from ``result``."""
     if not result or not result.get("seeds"):
         return []
-    seeds = nv.seed_records(result)
+    seeds = tr.seed_records(result)
     n = len(seeds)
     first = next(iter(seeds.values()))
     lines = [
@@ -187,9 +187,9 @@ def render_section(result: dict | None) -> list[str]:
     verdicts = {}
     for seed, r in seeds.items():
         history = {k: r["history"][k] for k in ("loss", "val_loss", "val_accuracy")}
-        verdicts.setdefault(nv.overfitting_summary(history).verdict, []).append(str(seed))
+        verdicts.setdefault(tr.overfitting_summary(history).verdict, []).append(str(seed))
     verdict_text = "; ".join(
-        f"{nv.VERDICTS[v]} ({len(s)} of {n}: seed{'s' if len(s) > 1 else ''} {', '.join(s)})"
+        f"{tr.VERDICTS[v]} ({len(s)} of {n}: seed{'s' if len(s) > 1 else ''} {', '.join(s)})"
         for v, s in verdicts.items()
     )
     gaps = [100 * (r["test_accuracy"] - r["val_accuracy"]) for r in seeds.values()]
@@ -203,7 +203,7 @@ def render_section(result: dict | None) -> list[str]:
         f"50 digits in {len(steps)} of {n} seeds"
         + (f", after {min(steps)} to {max(steps)} full-batch steps." if steps else ".")
         + f" Validation loss per epoch, by the course's over-fitting rule "
-        f"(`cnncourse.network_views`): {verdict_text}. Test minus validation accuracy, per "
+        f"(`cnncourse.training_runs`): {verdict_text}. Test minus validation accuracy, per "
         f"seed: {', '.join(f'{g:+.2f}' for g in gaps)} points. *Grading digits* are the "
         f"autograder's {result['grading_digits']:,} held-out digits (a "
         "subset of the test digits). "
@@ -253,7 +253,7 @@ def plot(result: dict, path: Path) -> None:
 
     fig, (ax_acc, ax_loss) = plt.subplots(1, 2, figsize=(11, 3.8))
     colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
-    for k, (seed, r) in enumerate(nv.seed_records(result).items()):
+    for k, (seed, r) in enumerate(tr.seed_records(result).items()):
         h, colour = r["history"], colours[k % len(colours)]
         epochs = range(1, len(h["val_loss"]) + 1)
         ax_acc.plot(epochs, [100 * a for a in h["val_accuracy"]], "o-", color=colour, ms=4,

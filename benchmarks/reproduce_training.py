@@ -26,7 +26,7 @@ digits; it also records which test digits each got wrong (indices into the 10,00
 of the full MNIST, also with ``--quick``). The seed fixes the initial weights,
 the batch order and the dropout draws, so a seed repeats its run and the seeds show the
 run-to-run spread: ``docs/reproduction.json`` keeps every seed's values, the report shows
-mean ± sd and the over-fitting verdict of ``cnncourse.network_views`` for every seed.
+mean ± sd and the over-fitting verdict of ``cnncourse.training_runs`` for every seed.
 
 Every training runs in its own Python process, so that the peak resident memory it reports
 (``VmHWM``) is its own: framework import, data and training together. Each (run, seed) result

@@ -4,7 +4,7 @@ Used by ``reproduce_training.py`` (after training, or ``--from-json`` to re-rend
 sentence with a number in ``docs/reproduction.md`` is computed here from
 ``reproduction.json`` (the lecture CNNs, one entry per seed); the capstone's section comes from
 ``numpy_cnn.json`` through ``reproduce_numpy_cnn.render_section``. The over-fitting verdicts and
-the mean ± sd come from ``cnncourse.network_views``, the same code lectures 7-9 quote them with.
+the mean ± sd come from ``cnncourse.training_runs``, the same code lectures 7-9 quote them with.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from cnncourse import network_views as nv  # noqa: E402
+from cnncourse import training_runs as tr  # noqa: E402
 
 GOAL_POINTS = 0.25  # |mean test accuracy - lecture's| in percentage points
 FRAMEWORK_POINTS = 0.3  # |Keras - PyTorch| (means) in percentage points
@@ -24,7 +24,7 @@ FRAMEWORK_POINTS = 0.3  # |Keras - PyTorch| (means) in percentage points
 
 def accuracy_mean(run: dict) -> float:
     """Mean test accuracy of a run over its seeds."""
-    return float(nv.seed_values(run, "test_accuracy").mean())
+    return float(tr.seed_values(run, "test_accuracy").mean())
 
 
 def goals(runs: dict) -> list[tuple[str, bool | None, str]]:
@@ -45,8 +45,8 @@ def goals(runs: dict) -> list[tuple[str, bool | None, str]]:
     goal = "classic classifier ahead of the cropped one (means)"
     if "cropped" in runs and "classic" in runs:
         diff = 100 * (
-            nv.seed_values(runs["classic"], "test_accuracy")
-            - nv.seed_values(runs["cropped"], "test_accuracy")
+            tr.seed_values(runs["classic"], "test_accuracy")
+            - tr.seed_values(runs["cropped"], "test_accuracy")
         )
         gap = round(float(diff.mean()), 2) + 0.0
         out.append(
@@ -80,8 +80,8 @@ def summarise(run: dict) -> dict:
         "seconds_per_epoch",
         "peak_rss_mb",
     ):
-        values = nv.seed_values(run, key)
-        mean, sd = nv.mean_sd(values)
+        values = tr.seed_values(run, key)
+        mean, sd = tr.mean_sd(values)
         out[key.replace(".", "_")] = {
             "mean": round(mean, 6),
             "sd": round(sd, 6),
@@ -89,12 +89,12 @@ def summarise(run: dict) -> dict:
             "max": round(float(values.max()), 6),
             "n": int(values.size),
         }
-    out["verdicts"] = {str(seed): s.verdict for seed, s in nv.seed_verdicts(run).items()}
+    out["verdicts"] = {str(seed): s.verdict for seed, s in tr.seed_verdicts(run).items()}
     return out
 
 
 def _percent(values) -> str:
-    return nv.format_mean_sd(values, percent=True).replace(" (n = ", " (n=")
+    return tr.format_mean_sd(values, percent=True).replace(" (n = ", " (n=")
 
 
 def render_markdown(report: dict, capstone: list[str] | None = None) -> str:
@@ -144,15 +144,15 @@ def render_markdown(report: dict, capstone: list[str] | None = None) -> str:
             reported = f"{100 * r['lecture_accuracy']:.2f}%"
             if r["lecture_loss"] is not None:
                 reported += f" (loss {r['lecture_loss']:.4f})"
-        acc = nv.seed_values(r, "test_accuracy")
-        loss = nv.seed_values(r, "test_loss")
-        stopped = nv.seed_values(r, "early_stopped.test_accuracy")
-        seconds = nv.seed_values(r, "seconds_per_epoch")
-        rss = nv.seed_values(r, "peak_rss_mb")
+        acc = tr.seed_values(r, "test_accuracy")
+        loss = tr.seed_values(r, "test_loss")
+        stopped = tr.seed_values(r, "early_stopped.test_accuracy")
+        seconds = tr.seed_values(r, "seconds_per_epoch")
+        rss = tr.seed_values(r, "peak_rss_mb")
         lines.append(
             f"| {r['title']} | {r['optimizer']}, {r['batch_size']} | {r['epochs']} "
             f"| {r['training_digits']:,} / {r['validation_digits']:,} | {r['parameters']:,} "
-            f"| **{_percent(acc)}** | {nv.format_mean_sd(loss).replace(' (n = ', ' (n=')} "
+            f"| **{_percent(acc)}** | {tr.format_mean_sd(loss).replace(' (n = ', ' (n=')} "
             f"| {_percent(stopped)} | {reported} "
             f"| {seconds.mean():.1f} | {rss.max():.0f} MiB |"
         )
@@ -171,7 +171,7 @@ def render_markdown(report: dict, capstone: list[str] | None = None) -> str:
         "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for r in runs.values():
-        for seed, rec in nv.seed_records(r).items():
+        for seed, rec in tr.seed_records(r).items():
             es = rec["early_stopped"]
             lines.append(
                 f"| {r['title']} | {seed} | {100 * rec['test_accuracy']:.2f}% "
@@ -196,14 +196,14 @@ def render_markdown(report: dict, capstone: list[str] | None = None) -> str:
         lines += [
             "## Cropped vs classic (lecture 9)",
             "",
-            nv.compare_sentence(runs["cropped"], runs["classic"], "cropped", "classic"),
+            tr.compare_sentence(runs["cropped"], runs["classic"], "cropped", "classic"),
             "",
         ]
     if "keras_cnn" in runs and "torch_cnn" in runs:
         lines += [
             "## Keras vs PyTorch (lectures 7 and 8)",
             "",
-            nv.compare_sentence(runs["keras_cnn"], runs["torch_cnn"], "Keras", "PyTorch"),
+            tr.compare_sentence(runs["keras_cnn"], runs["torch_cnn"], "Keras", "PyTorch"),
             "",
         ]
     lines += [
@@ -213,7 +213,7 @@ def render_markdown(report: dict, capstone: list[str] | None = None) -> str:
         "(figures/training_curves.png)",
         "",
         f"One rule decides *over-fits* here and in lectures 7-9 "
-        f"(`cnncourse.network_views.overfitting_summary`): {nv.RULE_TEXT}. A validation loss "
+        f"(`cnncourse.training_runs.overfitting_summary`): {tr.RULE_TEXT}. A validation loss "
         "that rises while the validation accuracy holds or rises is over-confidence on a few "
         "digits (their probabilities move away from the true class; cross-entropy punishes a "
         "confident mistake without bound), not over-fitting.",
@@ -227,8 +227,8 @@ def render_markdown(report: dict, capstone: list[str] | None = None) -> str:
 
 def curve_notes(runs: dict) -> list[str]:
     """One paragraph per run: the verdict of the course's rule on every seed and the
-    early-stopped checkpoint against the last epoch (``nv.seeds_sentence``)."""
-    return [f"- **{r['title']}**: {nv.seeds_sentence(r, 'this run')}" for r in runs.values()]
+    early-stopped checkpoint against the last epoch (``tr.seeds_sentence``)."""
+    return [f"- **{r['title']}**: {tr.seeds_sentence(r, 'this run')}" for r in runs.values()]
 
 
 LOSS_TICKS = (0.005, 0.01, 0.02, 0.03, 0.05, 0.1, 0.2, 0.3, 0.5, 1.0, 2.0, 3.0)
@@ -264,7 +264,7 @@ def plot_curves(runs: dict, path: Path, note: str) -> None:
     for col, name in enumerate(names):
         r = runs[name]
         plotted: dict[str, list[float]] = {"loss": [], "accuracy": []}
-        for rec in nv.seed_records(r).values():
+        for rec in tr.seed_records(r).values():
             h = rec["history"]
             epochs = np.arange(1, len(h["loss"]) + 1)
             best = int(np.argmin(h["val_loss"]))

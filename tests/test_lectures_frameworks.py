@@ -10,7 +10,7 @@ import pytest
 from conftest import execute_notebook
 from test_lecture_exercises import assert_answers_ran, count_figures
 
-from cnncourse import network_views as nv
+from cnncourse import training_runs as tr
 
 ROOT = Path(__file__).resolve().parent.parent
 LECTURES = ROOT / "lectures"
@@ -120,15 +120,15 @@ def test_lecture_runs_in_fast_mode(name):
         wanted += 1  # the reproduction's training curves
         results = json.loads(REPRODUCTION.read_text())["runs"]
         for run in runs:
-            accuracy = nv.seed_values(results[run], "test_accuracy")
-            quoted = nv.format_mean_sd(accuracy, percent=True)
+            accuracy = tr.seed_values(results[run], "test_accuracy")
+            quoted = tr.format_mean_sd(accuracy, percent=True)
             assert quoted in text, f"{name} does not quote the full run's {run} accuracy {quoted}"
-            each = nv.format_per_seed(accuracy, percent=True)
+            each = tr.format_per_seed(accuracy, percent=True)
             assert each in text, f"{name} does not quote {run}'s accuracy per seed ({each})"
-        assert "The course's rule: " + nv.RULE_TEXT in text, f"{name} does not state the rule"
+        assert "The course's rule: " + tr.RULE_TEXT in text, f"{name} does not state the rule"
         for run in JUDGED_RUNS[name]:  # the over-fitting verdict of every seed, by the rule
-            for seed, summary in nv.seed_verdicts(results[run]).items():
-                verdict = nv.VERDICTS[summary.verdict]
+            for seed, summary in tr.seed_verdicts(results[run]).items():
+                verdict = tr.VERDICTS[summary.verdict]
                 assert verdict in text, f"{name}: {run} seed {seed}'s verdict {verdict!r} missing"
     elif runs:
         assert "no full-length reproduction yet" in text

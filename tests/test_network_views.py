@@ -1,4 +1,5 @@
-"""Unit tests for cnncourse.network_views: confusion counts, Grad-CAM, saliency, curves, files."""
+"""Unit tests for cnncourse.network_views (confusion counts, Grad-CAM, saliency) and
+cnncourse.training_runs (curves, seeds, reproduction files)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import numpy as np
 import pytest
 
 from cnncourse import network_views as nv
+from cnncourse import training_runs as tr
 
 # --------------------------------------------------------------------------- mistakes
 
@@ -218,7 +220,7 @@ def _history(val_loss, val_accuracy=None, loss=None):
 
 
 def test_overfitting_summary():
-    s = nv.overfitting_summary(
+    s = tr.overfitting_summary(
         _history([0.4, 0.25, 0.3, 0.35], [0.9, 0.95, 0.94, 0.93], loss=[0.5, 0.3, 0.2, 0.1])
     )
     assert (s.epochs, s.best_epoch, s.best_val_loss, s.final_val_loss) == (4, 2, 0.25, 0.35)
@@ -226,13 +228,13 @@ def test_overfitting_summary():
     assert (s.val_accuracy_at_best, s.final_val_accuracy) == (0.95, 0.93)
     assert s.longest_rise == 2 and s.max_rise == pytest.approx(0.4)
     assert s.sustained_rise and s.overfits and s.verdict == "overfits"
-    still = nv.overfitting_summary(_history([0.4, 0.3]))
+    still = tr.overfitting_summary(_history([0.4, 0.3]))
     assert still.best_epoch == 2 and not still.overfits and still.verdict == "still_falling"
-    assert nv.overfitting_summary(_history([0.4])).verdict == "single_epoch"
+    assert tr.overfitting_summary(_history([0.4])).verdict == "single_epoch"
     with pytest.raises(ValueError):
-        nv.overfitting_summary(_history([0.5]) | {"val_loss": []})
+        tr.overfitting_summary(_history([0.5]) | {"val_loss": []})
     with pytest.raises(ValueError, match="val_accuracy"):
-        nv.overfitting_summary({"loss": [0.5], "val_loss": [0.4]})
+        tr.overfitting_summary({"loss": [0.5], "val_loss": [0.4]})
 
 
 @pytest.mark.parametrize(
@@ -261,30 +263,30 @@ def test_overfitting_summary():
     ],
 )  # fmt: skip
 def test_overfitting_rule_needs_a_sustained_rise(val_loss, val_accuracy, verdict):
-    s = nv.overfitting_summary(_history(val_loss, val_accuracy))
+    s = tr.overfitting_summary(_history(val_loss, val_accuracy))
     assert s.verdict == verdict
     assert s.overfits == (verdict == "overfits")
-    assert verdict in nv.VERDICTS
+    assert verdict in tr.VERDICTS
 
 
 def test_overfitting_sentence_branches():
-    over = nv.overfitting_sentence(
+    over = tr.overfitting_sentence(
         _history([0.4, 0.3, 0.35, 0.36], [0.9, 0.95, 0.94, 0.93], loss=[0.5, 0.3, 0.2, 0.1]), "X"
     )
     assert over.startswith("For X,") and "epoch 2 of 4 (0.3000, validation accuracy 95.00%)" in over
     assert "over-fits after epoch 2" in over and "0.3600" in over and "93.00%" in over
     assert "for up to 2 epochs in a row" in over and "0.1000" in over
-    confident = nv.overfitting_sentence(
+    confident = tr.overfitting_sentence(
         _history([0.4, 0.3, 0.35, 0.36], [0.9, 0.95, 0.95, 0.96]), "W"
     )
     assert "over-confidence, not over-fitting" in confident and "96.00%" in confident
     assert "over-fits" not in confident
-    rising = nv.overfitting_sentence(_history([0.4, 0.3]), "Y")
+    rising = tr.overfitting_sentence(_history([0.4, 0.3]), "Y")
     assert "still falling" in rising and "over-fits" not in rising
-    flat = nv.overfitting_sentence(_history([0.4, 0.3, 0.31], [0.9, 0.95, 0.96]), "Z")
+    flat = tr.overfitting_sentence(_history([0.4, 0.3, 0.31], [0.9, 0.95, 0.96]), "Z")
     assert "levelled off" in flat and "+3%" in flat and "over-fits" not in flat
     assert "not over-fitting by the course's rule" in flat
-    single = nv.overfitting_sentence(_history([0.4]), "the short run")
+    single = tr.overfitting_sentence(_history([0.4]), "the short run")
     assert single.startswith("The short run was trained for a single epoch")
 
 
@@ -316,17 +318,17 @@ def _run(seeds=None):
 
 def test_seed_values_and_mean_sd():
     run = _run({"10": _seed(0.99, 1, 0.98, [0.1, 0.2]), "2": _seed(0.98, 2, 0.98, [0.2, 0.1])})
-    assert list(nv.seed_records(run)) == [2, 10]  # numeric order, not "10" < "2"
-    np.testing.assert_allclose(nv.seed_values(run, "test_accuracy"), [0.98, 0.99])
-    np.testing.assert_allclose(nv.seed_values(run, "early_stopped.epoch"), [2, 1])
-    mean, sd = nv.mean_sd([0.98, 0.99, 1.0])
+    assert list(tr.seed_records(run)) == [2, 10]  # numeric order, not "10" < "2"
+    np.testing.assert_allclose(tr.seed_values(run, "test_accuracy"), [0.98, 0.99])
+    np.testing.assert_allclose(tr.seed_values(run, "early_stopped.epoch"), [2, 1])
+    mean, sd = tr.mean_sd([0.98, 0.99, 1.0])
     assert mean == pytest.approx(0.99) and sd == pytest.approx(0.01)  # sample sd (ddof=1)
-    assert nv.mean_sd([0.5]) == (0.5, 0.0)
-    assert nv.format_mean_sd([0.98, 0.99, 1.0], percent=True) == "99.00% ± 1.00 (n = 3)"
-    assert nv.format_mean_sd([0.03, 0.05]) == "0.0400 ± 0.0141 (n = 2)"
-    assert nv.format_per_seed([0.9812, 0.99], percent=True) == "98.12%, 99.00%"
+    assert tr.mean_sd([0.5]) == (0.5, 0.0)
+    assert tr.format_mean_sd([0.98, 0.99, 1.0], percent=True) == "99.00% ± 1.00 (n = 3)"
+    assert tr.format_mean_sd([0.03, 0.05]) == "0.0400 ± 0.0141 (n = 2)"
+    assert tr.format_per_seed([0.9812, 0.99], percent=True) == "98.12%, 99.00%"
     with pytest.raises(ValueError):
-        nv.mean_sd([])
+        tr.mean_sd([])
 
 
 def test_seeds_sentence_counts_verdicts_and_early_stopping():
@@ -337,33 +339,33 @@ def test_seeds_sentence_counts_verdicts_and_early_stopping():
             "3": _seed(0.991, 2, 0.990, [0.1, 0.03, 0.031, 0.032]),
         }
     )
-    text = nv.seeds_sentence(run, "the model")
+    text = tr.seeds_sentence(run, "the model")
     assert "lowest after epoch 2 (seed 1), 4 (seed 2) and 2 (seed 3) of 4" in text
     assert "over-fits: validation loss up and validation accuracy down (1 of 3: seed 1)" in text
     assert "still falling at the end (1 of 3: seed 2)" in text
     assert "levelled off: no sustained rise of the validation loss (1 of 3: seed 3)" in text
     assert "99.10% ± 0.10 (n = 3)" in text and "+0.10, +0.00, -0.10 points" in text
     assert "better on 1, worse on 1 and the same on 1 of 3 seeds" in text
-    final = nv.seeds_sentence(_run(), "the model")
+    final = tr.seeds_sentence(_run(), "the model")
     assert "early-stopped checkpoint is the final model" in final
 
 
 def test_compare_sentence_claims_only_what_every_seed_shows():
     a = _run({"1": _seed(0.990, 2, 0.99, [0.1, 0.05]), "2": _seed(0.991, 2, 0.99, [0.1, 0.05])})
     b = _run({"1": _seed(0.993, 2, 0.99, [0.1, 0.05]), "2": _seed(0.992, 2, 0.99, [0.1, 0.05])})
-    text = nv.compare_sentence(a, b, "cropped", "classic")
+    text = tr.compare_sentence(a, b, "cropped", "classic")
     assert "+0.30, +0.10 points (mean +0.20)" in text and "ahead on 2 of 2 seeds" in text
     assert "support a lead for classic" in text and "0.10 to 0.30 points" in text
     mixed = _run({"1": _seed(0.989, 2, 0.99, [0.1, 0.05]), "2": _seed(0.993, 2, 0.99, [0.1, 0.05])})
-    assert "do not support a winner" in nv.compare_sentence(a, mixed, "cropped", "classic")
+    assert "do not support a winner" in tr.compare_sentence(a, mixed, "cropped", "classic")
     with pytest.raises(ValueError, match="same seeds"):
-        nv.compare_sentence(a, _run({"7": _seed(0.99, 2, 0.99, [0.1, 0.05])}), "a", "b")
+        tr.compare_sentence(a, _run({"7": _seed(0.99, 2, 0.99, [0.1, 0.05])}), "a", "b")
 
 
 def test_load_reproduction_and_find_upwards(tmp_path):
     lectures = tmp_path / "lectures"
     lectures.mkdir()
-    assert nv.find_upwards("no-such-folder/reproduction.json", start=lectures) is None
+    assert tr.find_upwards("no-such-folder/reproduction.json", start=lectures) is None
     path = tmp_path / "docs" / "reproduction.json"
     path.parent.mkdir()
     data = {
@@ -375,9 +377,9 @@ def test_load_reproduction_and_find_upwards(tmp_path):
         "runs": {"keras_cnn": _run()},
     }
     path.write_text(json.dumps(data))
-    assert nv.find_upwards("docs/reproduction.json", start=lectures) == path
-    assert nv.load_reproduction(path)["runs"]["keras_cnn"]["epochs"] == 2
-    assert nv.load_reproduction(tmp_path / "missing.json") is None
+    assert tr.find_upwards("docs/reproduction.json", start=lectures) == path
+    assert tr.load_reproduction(path)["runs"]["keras_cnn"]["epochs"] == 2
+    assert tr.load_reproduction(tmp_path / "missing.json") is None
     del data["runs"]["keras_cnn"]["seeds"]["2"]["history"]["val_loss"]
     del data["runs"]["keras_cnn"]["seeds"]["1"]["early_stopped"]["epoch"]
     del data["threads"]
@@ -385,7 +387,7 @@ def test_load_reproduction_and_find_upwards(tmp_path):
     with pytest.raises(
         ValueError, match="threads.*seeds.1.early_stopped.epoch.*seeds.2.history.val_loss"
     ):
-        nv.load_reproduction(path)
+        tr.load_reproduction(path)
 
 
 def test_figures_draw():

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from benchmarks import reproduction_report as report
-from cnncourse import network_views as nv
+from cnncourse import training_runs as tr
 
 
 def _seed(accuracy, val_loss, val_accuracy, loss, es_epoch=None, es_accuracy=None):
@@ -167,5 +167,5 @@ def test_markdown_has_every_section(tmp_path):
     assert "**99.27% ± 0.02 (n=3)**" in text and "**no**" not in text
     assert "12 trainings (4 runs x 3 seeds: 1, 2, 3" in text
     assert "| classic | 2 | 99.29% | 0.0300 | 3 of 3 | 99.29% | 0.0310 |" in text
-    assert nv.RULE_TEXT in text
+    assert tr.RULE_TEXT in text
     assert text.rstrip().endswith("its table")  # the capstone's section comes last, as given
