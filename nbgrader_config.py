@@ -71,6 +71,7 @@ c.GenerateFeedback.preprocessors = [
     "nbconvert.preprocessors.sanitize.SanitizeHTML",
     "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
 ]
+c.SanitizeHTML.enabled = True  # nbconvert preprocessors are off until enabled
 c.SanitizeHTML.strip = True
 c.HTMLExporter.sanitize_html = True
 

@@ -397,6 +397,7 @@ class SandboxedExecute(Execute):
                     self._decide(cell, index, watchdog)
                 else:
                     self.execute_cell(cell, index, store_history=True)
+                    self._charge_dropped_output(cell, index)
             except DeadKernelError:
                 pending.pop(0)
                 problem = watchdog.problem or Problem(
@@ -453,8 +454,28 @@ class SandboxedExecute(Execute):
             grade_id = cell.metadata["nbgrader"]["grade_id"]
             self.verdicts[grade_id] = CellVerdict(grade_id, False, problem.name, problem.message)
 
+    def _charge_dropped_output(self, cell, index: int) -> None:
+        """An output message too large to receive, cut while this cell ran (or before it):
+        the cell's problem, and never a later test cell's (the flag is read here)."""
+        if self.kc is not None and self.kc.dropped_output() and index not in self._truncated:
+            self._truncated.add(index)
+            limit = BoundedKernelClient.max_message_bytes // 2**20
+            self._problem(
+                index, ProblemName.OUTPUT_LIMIT, f"an output message over {limit} MB was dropped"
+            )
+            cell.outputs.append(
+                NotebookNode(
+                    output_type="stream",
+                    name="stdout",
+                    text="\n[grader: further output was dropped (OutputLimit)]\n",
+                )
+            )
+
     def _decide(self, cell, index: int, watchdog: Watchdog) -> None:
         grade_id = cell.metadata["nbgrader"]["grade_id"]
+        # an output channel cut before this cell's checks began is not theirs
+        if self.kc is not None:
+            self.kc.dropped_output()
         deadline = time.monotonic() + min(self._limits.cell_timeout_s, self._remaining())
         assert self._channel is not None  # opened with the first kernel
         runner = KernelCalls(

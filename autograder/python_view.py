@@ -129,7 +129,27 @@ def site_entries(roots: tuple[str, ...]) -> tuple[Path, ...]:
         for entry in _top_level(course):
             if entry.startswith("__editable__") and (base / entry).is_file():
                 found.add(base / entry)  # the hook that maps `cnncourse` to the checkout
+    found.update(_path_files())
     return tuple(sorted(found))
+
+
+def _path_files() -> set[Path]:
+    """The ``.pth`` files of this environment that only add other package folders to
+    ``sys.path`` (a grading worker's venv that shares a course venv's packages): without
+    them the kernel's interpreter would not find the entries bound from those folders. A
+    ``.pth`` line that runs code (``import ...``) keeps its file out."""
+    folders = {str(p) for p in site_packages()}
+    found = set()
+    for key in ("purelib", "platlib"):
+        for pth in Path(sysconfig.get_paths()[key]).glob("*.pth"):
+            lines = [
+                line.strip()
+                for line in pth.read_text(encoding="utf-8", errors="replace").splitlines()
+                if line.strip() and not line.startswith("#")
+            ]
+            if lines and all(str(Path(line).resolve()) in folders for line in lines):
+                found.add(pth.resolve())
+    return found
 
 
 def other_package_folders() -> list[Path]:

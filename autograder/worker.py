@@ -189,6 +189,10 @@ def _grader_config(scratch: Path, task: GradeTask, report: Path):
         "nbconvert.preprocessors.sanitize.SanitizeHTML",
         "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
     ]
+    # an nbconvert preprocessor does nothing until enabled: students' markdown and outputs
+    # lose <script>, event handlers and javascript: links in the feedback
+    config.SanitizeHTML.enabled = True
+    config.SanitizeHTML.strip = True
     return config
 
 

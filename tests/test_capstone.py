@@ -59,6 +59,8 @@ TRAINING_CELLS = (
     "numpy-cnn-test-once",
     "numpy-cnn-accuracy-tests",
 )
+
+
 def _meta(cell) -> dict:
     return cell.get("metadata", {}).get("nbgrader", {})
 

@@ -95,8 +95,8 @@ def test_registry_matches_the_notebooks(root):
     """Each registered test cell calls verify() on exactly its specs, and each test cell of
     the numpy notebooks is registered."""
     for notebook, cells in TEST_CELLS.items():
-        aid = "02_conv_backward" if notebook.startswith("02_") else notebook
-        nb = nbformat.read(root / "solutions" / aid / f"{notebook}.ipynb", as_version=4)
+        (path,) = (root / "solutions").glob(f"*/{notebook}.ipynb")  # its assignment's folder
+        nb = nbformat.read(path, as_version=4)
         tests = {
             c.metadata["nbgrader"]["grade_id"]: c.source
             for c in nb.cells

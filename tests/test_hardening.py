@@ -26,6 +26,7 @@ import pytest
 from autograder.cli import SAMPLES_DIR
 from autograder.grading import grade_submissions
 from autograder.limits import Limits
+from autograder.record import state_dir
 
 pytestmark = pytest.mark.slow
 
@@ -355,7 +356,8 @@ def test_batch_completed(batch):
     assert all(r.status == "graded" for r in batch["run"].results), [
         (r.student, r.problems) for r in batch["run"].results if r.status != "graded"
     ]
-    journal = batch["run"].out_dir / "results"
+    journal = state_dir(batch["run"].out_dir) / "results"
+    assert sorted(journal.glob("*.json")), "no journal"
     assert all(len(p.name) < 100 for p in journal.iterdir())
     assert all(json.loads(p.read_text())["status"] for p in journal.glob("*.json"))
 

@@ -15,6 +15,7 @@ every way must now read 7 / 0 / 0, and the Formgrader must show the grades ours 
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import shutil
@@ -75,6 +76,11 @@ def _run(args, cwd: Path, env: dict, timeout: int = 900) -> str:
     out = done.stdout + done.stderr
     assert done.returncode == 0, f"{' '.join(map(str, args))} failed:\n{out[-4000:]}"
     return out
+
+
+def _tail(path: Path, chars: int = 4000) -> str:
+    """The end of a log, for a failure message."""
+    return path.read_text(encoding="utf-8", errors="replace")[-chars:] if path.exists() else ""
 
 
 def _scores(course: Path) -> dict[str, float]:
@@ -164,10 +170,19 @@ def test_ours_then_nbgrader_cli_then_the_formgrader_button(course):
                     tmp / "jupyter.log"
                 ).read_text()
                 time.sleep(0.5)
+        # The Formgrader's table is filled from this API: ask it first, so that a failure
+        # says why (the page itself would only time out).
+        api = f"{base}/formgrader/api/submissions/{AID}?token={token}"
+        try:
+            with urllib.request.urlopen(api, timeout=120) as response:
+                listed = {row["student"] for row in json.load(response)}
+        except OSError as exc:
+            pytest.fail(f"the Formgrader's API failed ({exc}):\n{_tail(tmp / 'jupyter.log')}")
+        assert listed == set(STUDENTS), (listed, _tail(tmp / "jupyter.log"))
         with sync_playwright() as playwright:
             browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
             page = browser.new_context(viewport={"width": 1400, "height": 950}).new_page()
-            page.set_default_timeout(240_000)
+            page.set_default_timeout(120_000)
             page.goto(f"{base}/formgrader/manage_submissions/{AID}?token={token}")
             # The Formgrader shows the grades the two commands recorded.
             for student, score in EXPECTED.items():

@@ -79,6 +79,10 @@ def _worker_venv(tmp: Path, wheel: Path) -> Path:
     )
     # The course's other packages (as a worker image would pip-install them from the pins).
     Path(site, "course-packages.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+    # ... and their data files (nbconvert's templates, for the feedback), which pip puts
+    # under the environment's prefix
+    (venv / "share").mkdir(exist_ok=True)
+    (venv / "share" / "jupyter").symlink_to(Path(sys.prefix) / "share" / "jupyter")
     return python
 
 

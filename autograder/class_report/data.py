@@ -39,6 +39,36 @@ LECTURE_SECTIONS: dict[str, tuple[str, str]] = {
     ),
     "overlap_overwrites": ("04_backward_numpy.ipynb", "1. Three rules from one formula"),
     "float32_output": ("04_backward_numpy.ipynb", "3. Checking gradients numerically"),
+    "pools_across_channels": ("03_forward_numpy.ipynb", "5. `pool_forward`: max and average"),
+    "db_flat": ("04_backward_numpy.ipynb", "1. Three rules from one formula"),
+    "returns_array": ("03_forward_numpy.ipynb", "2. `conv_single_step`: one window, one filter"),
+    "reads_unpadded": (
+        "03_forward_numpy.ipynb",
+        "3. `conv_forward`: every example, every position, every filter",
+    ),
+    "dw_from_unpadded": ("04_backward_numpy.ipynb", "1. Three rules from one formula"),
+    # assignment 6
+    **{
+        key: ("10_modern_cnns.ipynb", "3. Batch normalization")
+        for key in (
+            "bn_unbiased_variance",
+            "bn_per_position",
+            "bn_eps_outside_sqrt",
+            "bn_momentum_swapped",
+            "bn_batch_stats_at_inference",
+            "bn_no_mean_terms",
+            "bn_sums_over_examples_only",
+            "keras_default_epsilon",
+            "framework_inference_mode",
+        )
+    },
+    "block_relu_before_add": ("10_modern_cnns.ipynb", "4. Residual blocks"),
+    "block_no_shortcut_gradient": ("10_modern_cnns.ipynb", "4. Residual blocks"),
+    "keras_same_padding_stride2": ("06_framework_layers.ipynb", "2. Padding"),
+    "torch_weights_reshaped": (
+        "06_framework_layers.ipynb",
+        "1. Channels-last versus channels-first",
+    ),
 }
 
 # Cell problems that the pass rates and misconceptions already tell; every other name is
