@@ -80,6 +80,13 @@ reproduce-numpy-cnn: $(STAMP)
 reproduce: $(STAMP)
 	$(BIN)/python benchmarks/reproduce_training.py
 
+# --- modern CNNs (lecture 10, assignment 6) ---
+.PHONY: reproduce-modern
+## reproduce-modern: lecture 10's architectures on cluttered MNIST, seeds 1-3 (docs/modern.json)
+reproduce-modern: $(STAMP)
+	$(BIN)/python benchmarks/reproduce_modern.py
+# --- end modern CNNs ---
+
 # --- the course as a book (book/; README "The course as a book") ---
 .PHONY: book book-fast
 

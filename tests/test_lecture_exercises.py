@@ -39,7 +39,6 @@ EXECUTING_TESTS = tuple(
 )
 #: Lectures whose answer cells do not run inside ``with answer(...)`` yet. The lead empties it
 #: once lecture 10 is converted (``test_unconverted_set_is_current`` says when).
-ANSWERS_NOT_YET_IN_TOGGLES = {"10_modern_cnns.ipynb"}
 TOGGLE_HEAD = re.compile(
     r'^<details class="cnn-answer-output"><summary>Computed answer to exercise (\d+)</summary>'
 )
@@ -192,8 +191,7 @@ def assert_answers_ran(nb: nbformat.NotebookNode) -> None:
         assert not errors, f"{name} raised {errors[0].get('ename')}"
         assert cell.outputs, f"{name} computes nothing visible"
         exercise = answer_block_exercise(cell.source)
-        if exercise is None:
-            continue  # a lecture in ANSWERS_NOT_YET_IN_TOGGLES (test_answers_run_in_toggles)
+        assert exercise is not None, f"{name} does not run inside `with answer(...)`"
         kinds = [o.get("output_type") for o in cell.outputs]
         assert kinds == ["display_data"], f"{name}: outputs {kinds}, not one toggle"
         html = cell.outputs[0].get("data", {}).get("text/html", "")
@@ -232,22 +230,11 @@ def test_answers_close_the_lecture(name: str) -> None:
 @pytest.mark.parametrize("name", LECTURE_NAMES)
 def test_answers_run_in_toggles(name: str) -> None:
     """Every answer code cell runs inside ``with answer(...)``, so its output stays closed."""
-    if name in ANSWERS_NOT_YET_IN_TOGGLES:
-        pytest.skip(f"{name} is in ANSWERS_NOT_YET_IN_TOGGLES")
     nb = nbformat.read(LECTURES / name, as_version=4)
     problems = toggle_problems(nb)
     assert not problems, f"{name}:\n" + "\n".join(problems)
     setup = next(c.source for c in nb.cells if "setup_notebook(" in c.source)
     assert "from cnncourse.answers import answer" in setup, f"{name}: import answer in setup"
-
-
-def test_unconverted_set_is_current() -> None:
-    """ANSWERS_NOT_YET_IN_TOGGLES names only lectures that exist and still need converting."""
-    for name in ANSWERS_NOT_YET_IN_TOGGLES:
-        if name not in LECTURE_NAMES:
-            continue  # not written yet
-        nb = nbformat.read(LECTURES / name, as_version=4)
-        assert toggle_problems(nb), f"{name} is converted: remove it from the set"
 
 
 def test_executing_tests_check_the_answers() -> None:
@@ -372,13 +359,17 @@ def test_assert_answers_ran_wants_one_closed_toggle() -> None:
 
 
 def test_assert_answers_ran_detects_failures() -> None:
-    ran = _code()
-    ran.execution_count = 3
-    ran.outputs = [nbformat.v4.new_output("stream", name="stdout", text="42\n")]
+    source = 'with answer("Computed answer to exercise 1"):\n    print(42)'
+    html = '<details class="cnn-answer-output"><summary>Computed answer to exercise 1</summary>'
+    toggle = nbformat.v4.new_output("display_data", data={"text/html": html + "42</details>"})
+    ran = _ran(source, toggle)
     assert_answers_ran(_notebook(ran))
     not_run = _code()
     with pytest.raises(AssertionError, match="did not run"):
         assert_answers_ran(_notebook(ran, not_run))
+    bare = _ran("print(42)", nbformat.v4.new_output("stream", name="stdout", text="42\n"))
+    with pytest.raises(AssertionError, match="does not run inside"):
+        assert_answers_ran(_notebook(bare))
     failed = _code()
     failed.execution_count = 4
     failed.outputs = [nbformat.v4.new_output("error", ename="NameError", evalue="x", traceback=[])]

@@ -15,12 +15,14 @@ from cnncourse import training_runs as tr
 ROOT = Path(__file__).resolve().parent.parent
 LECTURES = ROOT / "lectures"
 REPRODUCTION = ROOT / "docs" / "reproduction.json"
+MODERN = ROOT / "docs" / "modern.json"  # lecture 10's architecture table (reproduce_modern.py)
 TRAINING_CURVES = ROOT / "docs" / "figures" / "training_curves.png"
 NOTEBOOKS = [
     "06_framework_layers.ipynb",
     "07_keras_mnist_cnn.ipynb",
     "08_pytorch_mnist_cnn.ipynb",
     "09_cropping.ipynb",
+    "10_modern_cnns.ipynb",
 ]
 CELL_TIMEOUT_S = 300
 
@@ -30,6 +32,7 @@ MIN_FIGURES = {
     "07_keras_mnist_cnn.ipynb": 10,  # incl. layer maps, confusion matrix, mistakes, Grad-CAM, GAP
     "08_pytorch_mnist_cnn.ipynb": 6,  # incl. saliency / Grad-CAM
     "09_cropping.ipynb": 6,
+    "10_modern_cnns.ipynb": 4,  # cluttered digits, BN histograms, augmented digits, training
 }
 #: Computed figures the lectures state: they must come out of the code, as in the lecture.
 COMPUTED = {
@@ -37,6 +40,7 @@ COMPUTED = {
     "07_keras_mnist_cnn.ipynb": ["**93,322**", "**41.3%**", "**6.25%**", "60,554", "18x18"],
     "08_pytorch_mnist_cnn.ipynb": ["**93,322**"],
     "09_cropping.ipynb": ["169,098", "431,242", "18x18x1"],
+    "10_modern_cnns.ipynb": ["1,179,648", "69,632", "16.9 times fewer parameters", "18,560"],
 }
 #: The run of docs/reproduction.json each lecture quotes.
 QUOTED_RUNS = {
@@ -132,4 +136,13 @@ def test_lecture_runs_in_fast_mode(name):
                 assert verdict in text, f"{name}: {run} seed {seed}'s verdict {verdict!r} missing"
     elif runs:
         assert "no full-length reproduction yet" in text
+    table = json.loads(MODERN.read_text()).get("table") if MODERN.is_file() else None
+    if name == "10_modern_cnns.ipynb" and table:
+        wanted += 3  # the table's bars; the curves with and without BN, and with shortcuts
+        for arch, summary in table.items():  # every row's mean ± sd, as the lecture formats it
+            s = summary["test_accuracy"]
+            quoted = f"{100 * s['mean']:.1f}% ± {100 * s['sd']:.1f}"
+            assert quoted in text, f"{name} does not quote {arch}'s accuracy {quoted}"
+    elif name == "10_modern_cnns.ipynb":
+        assert "no architecture table in `docs/modern.json`" in text
     assert images >= wanted, f"{name} drew only {images} figures, expected {wanted}"

@@ -62,7 +62,7 @@ READY_MADE = {
 }  # fmt: skip
 # Course modules that implement a graded function: never visible to any graded notebook.
 COURSE_REFERENCE = {"architecture", "grading_models", "models", "lecture_numpy", "oracles",
-                    "checks", "network_views", "explorer"}  # fmt: skip
+                    "checks", "network_views", "explorer", "modern_nets"}  # fmt: skip
 
 INSPECT = r"""
 import json, os, pkgutil, sys, sysconfig

@@ -110,6 +110,10 @@ class Spec:
     # fails its own check, this one is checked again with the checks' answers in its place,
     # so that one bug costs its own points once and the message names it
     helpers: tuple[str, ...] = ()
+    # graded functions it calls whose answers cannot be given from a table (their inputs are
+    # float intermediate values): when this one fails and one of them fails its own check,
+    # the message names it first (the points are not given back)
+    calls: tuple[str, ...] = ()
 
     # -- hooks -------------------------------------------------------------------------
     def anchors(self) -> list[Anchor]:
@@ -460,6 +464,15 @@ def check(
     verdict.problem = smallest.problem
     verdict.cause = cause
     verdict.message = explain(spec, smallest, cause, len(failures), len(cases), first)
+    if spec.calls and first.kind not in ("forbidden", "missing", "channel"):
+        culprits = _failing_helpers(spec, runner, seed, spec.calls)
+        if culprits:
+            names = " and ".join(culprits)
+            why = "; ".join(culprits.values())
+            verdict.message = (
+                f"{spec.target}: it calls your {names}, which fails its own check ({why}); "
+                f"fix {names} first, then run this check again.\n" + verdict.message
+            )
     return verdict
 
 
@@ -468,15 +481,20 @@ def _helper_runner(runner: Runner, name: str) -> Runner:
     return make(name) if make is not None else runner
 
 
-def _failing_helpers(spec: Spec, runner: Runner, seed: int) -> dict[str, str]:
-    """The helpers of ``spec`` that fail their own checks: name -> first line of why."""
+def _failing_helpers(
+    spec: Spec, runner: Runner, seed: int, names: tuple[str, ...] | None = None
+) -> dict[str, str]:
+    """The helpers of ``spec`` (or the specs ``names``) that fail their own checks: name ->
+    first line of why."""
     from .registry import get_spec
 
     found = {}
-    for name in spec.helpers:
+    for name in spec.helpers if names is None else names:
         helper = get_spec(name)
         verdict = check(helper, _helper_runner(runner, helper.target), seed, n_random=3)
-        if not verdict.passed:
+        # a helper that is not defined is no culprit: a function that calls it raises
+        # NameError, and its own message says so
+        if not verdict.passed and verdict.problem != MISSING:
             found[helper.target] = verdict.message.splitlines()[0] if verdict.message else ""
     return found
 

@@ -17,7 +17,7 @@ Two independent references:
 
 * :func:`block_torch` - PyTorch's ``conv2d`` and ``batch_norm`` in float64 (autograd gives the
   gradients); its keyword arguments reproduce known mistakes (the mutants of the
-  misconceptions in :mod:`cnncourse.checks.modern`);
+  misconceptions in :mod:`cnncourse.checks.modern_mistakes`);
 * :func:`block_numpy` - plain numpy (the forward pass of the gradient checks, which trust no
   framework).
 """
@@ -126,6 +126,7 @@ def bn_backward_torch(dout: np.ndarray, X: np.ndarray, gamma: np.ndarray, beta, 
     b = torch.tensor(np.asarray(beta, dtype=np.float64), requires_grad=True)
     y = torch.nn.functional.batch_norm(x, None, None, g, b, training=True, eps=eps)
     y.backward(torch.from_numpy(_nchw(dout)))
+    assert x.grad is not None and g.grad is not None and b.grad is not None  # leaves, backward ran
     return _nhwc(x.grad.numpy()), g.grad.numpy().copy(), b.grad.numpy().copy()
 
 
@@ -209,8 +210,10 @@ def block_torch(
     if dout is None:
         return result
     out.backward(torch.from_numpy(_nchw(dout)))
+    assert x.grad is not None  # a leaf that requires grad, after backward
     grads = {"X": _nhwc(x.grad.numpy())}
     for key, leaf in leaves.items():
+        assert leaf.grad is not None
         g = leaf.grad.numpy()
         if reshaped_weights and key.startswith("W"):
             g = g.reshape(np.shape(params[key]))

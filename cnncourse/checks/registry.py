@@ -117,6 +117,30 @@ NOTEBOOKS: dict[str, GradedNotebook] = {
         libraries=KERAS,
         course_modules=("layer_spec",),
     ),
+    # Assignment 6: modern.py (numpy), modern_models.py (framework blocks, trained ResNet).
+    # The numpy part is its own notebook so that no framework is in its sandbox.
+    "06_batchnorm_residual": GradedNotebook(
+        {
+            "batchnorm_forward_tests": ("batchnorm_forward",),
+            "batchnorm_backward_tests": ("batchnorm_backward",),
+            "batchnorm_gradient_check": ("batchnorm_gradient_check",),
+            "residual_forward_tests": ("residual_block_forward",),
+            "residual_backward_tests": ("residual_block_gradients",),
+            "residual_gradient_check": ("residual_block_gradient_check",),
+        }
+    ),
+    "06_framework_blocks": GradedNotebook(
+        {
+            "keras_block_tests": ("keras_residual_block",),
+            "torch_block_tests": ("torch_residual_block",),
+        },
+        libraries=TORCH + KERAS,
+    ),
+    "06_cluttered_resnet": GradedNotebook(
+        {"trained_accuracy_tests": ("cluttered_accuracy",)},
+        libraries=KERAS,
+        course_modules=("cluttered",),
+    ),
 }
 
 # Which checks decide each test cell (a view of NOTEBOOKS, for readers and tests).
@@ -134,6 +158,8 @@ SPEC_MODULES = (
     "keras_models",
     "accuracy",
     "torch_models",
+    "modern",
+    "modern_models",
 )
 
 
