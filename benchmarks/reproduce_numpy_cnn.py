@@ -229,14 +229,16 @@ def render_section(result: dict | None) -> list[str]:
 
 
 def replace_section(markdown: str, section: list[str]) -> str:
-    """``markdown`` with the capstone's section (from its title to the next ``## `` heading or
-    the end) replaced by ``section``; appended when the file has none."""
+    """``markdown`` with the capstone's section (from its title to the next ``## `` heading,
+    the next marker comment of another generated section, or the end) replaced by
+    ``section``; appended when the file has none."""
     lines = markdown.splitlines()
     new = "\n".join(section).rstrip("\n")
     if SECTION_TITLE not in lines:
         return markdown.rstrip("\n") + "\n\n" + new + "\n"
     start = lines.index(SECTION_TITLE)
-    end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines))
+    ends = ("## ", "<!-- ")
+    end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith(ends)), len(lines))
     after = "\n".join(lines[end:])
     text = "\n".join(lines[:start]).rstrip("\n") + "\n\n" + new + "\n"
     return text + ("\n" + after + "\n" if after else "")

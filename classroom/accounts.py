@@ -95,15 +95,20 @@ def create_user(username: str, home: Path, comment: str) -> int:
 
 
 def processes_of(uid: int) -> list[int]:
-    """Ids of the processes running as ``uid`` (read from /proc)."""
+    """Ids of the processes running as ``uid`` (read from /proc). A zombie (ended, not yet
+    reaped by its parent: e.g. reparented to a subreaper that is busy) runs nothing and is
+    left out."""
     pids = []
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             try:
-                if entry.stat().st_uid == uid:
-                    pids.append(int(entry.name))
-            except FileNotFoundError:
+                if entry.stat().st_uid != uid:
+                    continue
+                stat = (entry / "stat").read_text(encoding="ascii", errors="replace")
+            except (FileNotFoundError, ProcessLookupError):
                 continue
+            if stat.rpartition(")")[2].split()[:1] != ["Z"]:
+                pids.append(int(entry.name))
     return pids
 
 

@@ -201,10 +201,23 @@ def _feedback_text(batch, name) -> str:
     return "".join(p.read_text(encoding="utf-8") for p in folder.glob("*.html"))
 
 
-@pytest.mark.parametrize("case_name", sorted(name for _, name in ATTACKS))
-def test_attack_outcome(request, case_name):
-    aid, case = next((a, c) for (a, n), c in ATTACKS.items() if n == case_name)
-    batch = request.getfixturevalue("batch" if aid == AID else "framework_batch")
+@pytest.mark.parametrize("case_name", sorted(n for a, n in ATTACKS if a == AID))
+def test_attack_outcome(batch, case_name):
+    _check_attack(batch, case_name)
+
+
+class TestOtherAssignments:
+    """The attacks on assignments 2-5: a class, so that ``--dist loadscope`` can grade this
+    batch on one worker while the other grades assignment 1's."""
+
+    @pytest.mark.parametrize("case_name", sorted(n for a, n in ATTACKS if a != AID))
+    def test_attack_outcome(self, framework_batch, case_name):
+        _check_attack(framework_batch, case_name)
+
+
+def _check_attack(batch, case_name: str) -> None:
+    """The attack ``case_name`` scored what its case says, with the problems it names."""
+    case = next(c for (_, n), c in ATTACKS.items() if n == case_name)
     run = batch["run"]
     if (case_name == "read_hidden_tests" or case.get("isolated_only")) and not run.isolated:
         pytest.skip("bubblewrap is not available: this attack needs the sandbox to hold")

@@ -83,6 +83,21 @@ def _tail(path: Path, chars: int = 4000) -> str:
     return path.read_text(encoding="utf-8", errors="replace")[-chars:] if path.exists() else ""
 
 
+def _row(page, student: str, shots: Path, log: Path):
+    """The Formgrader's table row of ``student``, once shown; on a time-out the failure
+    carries what the page showed and the server's log."""
+    row = page.locator("tr", has_text=student).first
+    try:
+        row.wait_for()
+    except Exception as exc:
+        page.screenshot(path=str(shots / f"no_row_{student}.png"))
+        pytest.fail(
+            f"the Formgrader shows no row for {student} ({type(exc).__name__}); page text:\n"
+            f"{page.inner_text('body')[:2000]}\nserver log:\n{_tail(log)}"
+        )
+    return row
+
+
 def _scores(course: Path) -> dict[str, float]:
     with sqlite3.connect(course / "gradebook.db") as db:
         rows = db.execute(
@@ -183,11 +198,14 @@ def test_ours_then_nbgrader_cli_then_the_formgrader_button(course):
             browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
             page = browser.new_context(viewport={"width": 1400, "height": 950}).new_page()
             page.set_default_timeout(120_000)
-            page.goto(f"{base}/formgrader/manage_submissions/{AID}?token={token}")
+            # JupyterLab's page turns the token into a login cookie; the Formgrader's own
+            # page accepts the token but sets none, and its table's requests would go to the
+            # login page
+            page.goto(f"{base}/lab?token={token}")
+            page.goto(f"{base}/formgrader/manage_submissions/{AID}")
             # The Formgrader shows the grades the two commands recorded.
             for student, score in EXPECTED.items():
-                row = page.locator("tr", has_text=student).first
-                row.wait_for()
+                row = _row(page, student, shots, tmp / "jupyter.log")
                 assert f"{score:g} / 7" in row.inner_text(), row.inner_text()
             page.screenshot(path=str(shots / "formgrader_before.png"))
             _clear_scores(course)
@@ -199,12 +217,11 @@ def test_ours_then_nbgrader_cli_then_the_formgrader_button(course):
                 text = modal.inner_text()
                 page.screenshot(path=str(shots / f"button_{student}.png"))
                 assert "Successfully autograded" in text, text
-                modal.locator("button", has_text="Close").first.click()
+                modal.locator(".modal-footer button").first.click()  # nbgrader 0.9: "OK"
                 modal.wait_for(state="detached")
             page.reload()
             for student, score in EXPECTED.items():
-                row = page.locator("tr", has_text=student).first
-                row.wait_for()
+                row = _row(page, student, shots, tmp / "jupyter.log")
                 assert f"{score:g} / 7" in row.inner_text(), row.inner_text()
             browser.close()
     finally:

@@ -160,12 +160,18 @@ def _describe_net(c: dict) -> str:
 
 
 def random_params(c: dict, rng: np.random.Generator) -> dict:
-    """Parameters of the network of configuration ``c`` (random, non-zero biases)."""
+    """Parameters of the network of configuration ``c`` (random, non-zero biases). With
+    ``dead=1`` the first filter's bias is -4, so its ReLU is 0 everywhere: a gradient that
+    skips the ReLU's mask then shows in every case, not only when a whole pooling window
+    happens to be negative."""
     f, n_C, n_F = c["f"], c["n_C"], c["n_F"]
     n_flat = pooled_size(c["n_H"], f) * pooled_size(c["n_W"], f) * n_F
+    b1 = rng.standard_normal((1, 1, 1, n_F)) * 0.1
+    if c.get("dead"):
+        b1[..., 0] = -4.0
     return {
         "W1": rng.standard_normal((f, f, n_C, n_F)) * np.sqrt(2.0 / (f * f * n_C)),
-        "b1": rng.standard_normal((1, 1, 1, n_F)) * 0.1,
+        "b1": b1,
         "W2": rng.standard_normal((n_flat, c["n_classes"])) * np.sqrt(1.0 / n_flat),
         "b2": rng.standard_normal((1, c["n_classes"])) * 0.1,
     }
@@ -419,6 +425,7 @@ class NetworkGradients(Spec):
             dict(m=2, n_H=7, n_W=8, n_C=2, f=3, n_F=3, n_classes=4),  # odd sizes: pooling floors
             dict(m=1, n_H=5, n_W=5, n_C=1, f=2, n_F=2, n_classes=3),
             dict(m=3, n_H=6, n_W=9, n_C=1, f=3, n_F=2, n_classes=10),
+            dict(m=2, n_H=6, n_W=6, n_C=1, f=2, n_F=2, n_classes=3, dead=1),  # the ReLU's mask
         ]
 
     def hidden_required(self):
@@ -471,7 +478,7 @@ class NetworkGradientCheck(NetworkGradients):
     def required(self):
         return [
             dict(m=2, n_H=6, n_W=6, n_C=1, f=3, n_F=2, n_classes=3),
-            dict(m=1, n_H=5, n_W=6, n_C=2, f=2, n_F=2, n_classes=2),
+            dict(m=1, n_H=5, n_W=6, n_C=2, f=2, n_F=2, n_classes=2, dead=1),  # the ReLU's mask
         ]
 
     def hidden_required(self):
