@@ -125,12 +125,12 @@ def run_one(kind: str, arch: str, seed: int, epochs: int, lr: float, quick: bool
 
 
 def mean_sd(values: list[float]) -> dict:
-    """Mean and sample standard deviation (0 for a single value) of ``values``."""
-    return {
-        "mean": statistics.fmean(values),
-        "sd": statistics.stdev(values) if len(values) > 1 else 0.0,
-        "n": len(values),
-    }
+    """Mean and sample standard deviation (0 for a single value) of ``values``, as the
+    lectures compute them (:func:`cnncourse.training_runs.mean_sd`), in the JSON's form."""
+    from cnncourse import training_runs as tr
+
+    mean, sd = tr.mean_sd(values)
+    return {"mean": mean, "sd": sd, "n": len(values)}
 
 
 def summarize(results: list[dict]) -> dict:
