@@ -10,8 +10,8 @@ notebooks are never changed. myst-nb reads the cell tags:
   line, ``# ... (writes the text or table below)``, so the teaching code stays visible while
   the sentence appears once, as prose, under it (the outputs are those of the full cell, as
   run); an answer cell's statements are those inside its ``with answer(...):`` block;
-* a cell that still writes prose after that (a helper such as ``markdown_table`` defined in a
-  setup cell, or a ``display(Markdown(...))`` inside a loop) gets ``hide-input``: its code is
+* a cell that still writes prose after that (a helper that calls ``display(Markdown(...))``
+  defined in a cell, or a ``display(Markdown(...))`` inside a loop) gets ``hide-input``: its code is
   in a collapsed "Show code cell source" toggle;
 * an exercise's answer (a ``<details>`` markdown cell) is closed after the ``answer``-tagged
   code cells that follow it, so the answer's prose, code and outputs are all inside one

@@ -193,3 +193,13 @@ def plot_history(
         ax.legend(fontsize=8)
     fig.tight_layout()
     return fig
+
+
+def markdown_table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> None:
+    """Show ``rows`` under ``header`` as a markdown table in the notebook (the lectures'
+    computed tables: their numbers come from code, never typed into prose)."""
+    from IPython.display import Markdown, display
+
+    lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
+    lines += ["| " + " | ".join(str(v) for v in row) + " |" for row in rows]
+    display(Markdown("\n".join(lines)))
