@@ -66,28 +66,15 @@ def test_given_forward_layers_match_torch():
             np.testing.assert_allclose(P, oracles.pool_forward(A, 2, stride, mode), rtol=1e-12)
 
 
-def test_metadata_and_points():
-    grade_ids, points = [], {}
+def test_points():
+    """The test cells and their points (the rules every source notebook follows are
+    checked in tests/test_notebook_metadata.py)."""
+    points = {}
     for name in NOTEBOOKS:
-        nb = nbformat.read(SOURCE / name, as_version=4)
-        nbformat.validate(nb)
-        assert nb.metadata["kernelspec"]["name"] == "python3"
-        for cell in nb.cells:
-            if cell.cell_type == "code":
-                assert cell.outputs == [] and cell.execution_count is None, "outputs not stripped"
+        for cell in nbformat.read(SOURCE / name, as_version=4).cells:
             meta = _nbgrader(cell)
-            if not meta:
-                continue
-            assert meta["schema_version"] == 3
-            grade_ids.append(meta["grade_id"])
-            if meta["solution"]:
-                assert not meta["grade"] and not meta["locked"]
-                assert "### BEGIN SOLUTION" in cell.source and "### END SOLUTION" in cell.source
-            if meta["grade"]:
-                assert meta["locked"] and not meta["solution"]
-                assert "### BEGIN HIDDEN TESTS" in cell.source
+            if meta.get("grade"):
                 points[meta["grade_id"]] = meta["points"]
-    assert len(grade_ids) == len(set(grade_ids)), "grade_ids must be unique"
     assert points == EXPECTED_POINTS
 
 

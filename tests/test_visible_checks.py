@@ -131,11 +131,13 @@ def test_a_broken_helper_is_named_and_costs_its_points_once(key, case):
 
 def test_every_misconception_has_a_fixture():
     declared = {cause for case in CASES.values() for cause in case.get("cause", {}).values()}
-    # assignment 6's other mistakes are proven with its checks called on the reference cells
-    # with one edit each (tests/test_modern_checks.py), the checks the grader runs
+    # the other mistakes are proven with the checks called on the reference solution cells
+    # with one edit each, the checks the grader runs: assignment 6's in
+    # tests/test_modern_checks.py, assignments 2-5's in tests/test_known_mistakes.py
+    from test_known_mistakes import PROOFS
     from test_modern_checks import EXTRA_BUGS
 
-    declared |= {name.split("/")[0] for name in EXTRA_BUGS}
+    declared |= {name.split("/")[0] for name in EXTRA_BUGS} | set(PROOFS)
     missing = sorted(set(CATALOGUE) - declared)
     assert not missing, f"misconceptions without a fixture that proves them: {missing}"
 
@@ -143,7 +145,8 @@ def test_every_misconception_has_a_fixture():
 # ------------------------------------------------------------------ assignments 3-5
 # The same parity for the Keras, PyTorch and cropping notebooks (arithmetic.py,
 # keras_models.py, accuracy.py and torch_models.py in cnncourse/checks). A fixture's "cause"
-# there lists words that the first line of the visible message must contain. Checks that
+# there is a known mistake's key (its sentence must be in the first line of the visible
+# message) or, for a check that names no catalogue entry, words that must be there. Checks that
 # need a trained model get one trained here on a few digits by the notebook's own training
 # cell: enough to tell an untrained model (which
 # fails them) but not to pass them, so for those only the failing side is tested.
@@ -260,7 +263,8 @@ def test_framework_fixture_fails_a_visible_check_naming_its_cause(aid, name):
         cause = causes.get(spec_name)
         assert cause, f"{name}: no expected cause declared for {spec_name}:\n{message}"
         first = message.splitlines()[0]
-        assert cause in first, f"{name}/{spec_name}: {cause!r} not in the first line:\n{message}"
+        words = CATALOGUE[cause].sentence if cause in CATALOGUE else cause
+        assert words in first, f"{name}/{spec_name}: {words!r} not in the first line:\n{message}"
 
 
 @pytest.mark.parametrize("aid,name", LOSING_FRAMEWORKS)

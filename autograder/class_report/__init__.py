@@ -12,7 +12,7 @@ one CSV per table. It reads no gradebook, so it is the same whatever the gradebo
 * every test cell's pass rate (full points) across the graded submissions, worst first;
 * the misconceptions (:data:`cnncourse.checks.misconceptions.CATALOGUE`) by the number of
   students who hit them, each with its sentence, its students and the lecture section
-  that teaches the rule (:data:`LECTURE_SECTIONS`);
+  that teaches the rule (each entry's ``lecture``, from :mod:`cnncourse.checks.lectures`);
 * the problems by name (``CellTimeLimit``, ``MemoryLimit``, ``UnsafeFile``, ...) with the
   students, so that slow but right code can be looked at by hand;
 * near-identical submissions, for a person to review (:mod:`.similarity`);
@@ -23,10 +23,9 @@ check), :mod:`.plots` and :mod:`.html` (the page), :mod:`.build` (files, the sub
 """
 
 from .build import REPORT_DIR, add_parser, build_report, load_results, main, write_report
-from .data import LECTURE_SECTIONS, ClassData, summarise
+from .data import ClassData, summarise
 
 __all__ = [
-    "LECTURE_SECTIONS",
     "REPORT_DIR",
     "ClassData",
     "add_parser",

@@ -14,63 +14,6 @@ from cnncourse.checks.misconceptions import CATALOGUE
 from ..worker import SubmissionResult
 from . import similarity
 
-# Catalogue key -> (lecture notebook, its heading that teaches the rule, "#" marks dropped).
-# tests/test_class_report.py checks that every CATALOGUE key is here and every heading exists.
-LECTURE_SECTIONS: dict[str, tuple[str, str]] = {
-    "ignores_stride": (
-        "03_forward_numpy.ipynb",
-        "3. `conv_forward`: every example, every position, every filter",
-    ),
-    "bias_repeated": ("03_forward_numpy.ipynb", "2. `conv_single_step`: one window, one filter"),
-    "db_repeated": ("04_backward_numpy.ipynb", "1. Three rules from one formula"),
-    "bias_missing": ("03_forward_numpy.ipynb", "2. `conv_single_step`: one window, one filter"),
-    "unpad_empty": ("04_backward_numpy.ipynb", "Exercises"),
-    "all_ties_marked": ("04_backward_numpy.ipynb", "4. Pooling backward"),
-    "height_width_swapped": ("01_matrices_images.ipynb", "4. Batches are 4-D tensors"),
-    "pads_wrong_axes": (
-        "03_forward_numpy.ipynb",
-        "1. `zero_pad`: a frame of zeros around each image",
-    ),
-    "average_divides_by_f": ("03_forward_numpy.ipynb", "5. `pool_forward`: max and average"),
-    "average_is_max": ("03_forward_numpy.ipynb", "5. `pool_forward`: max and average"),
-    "square_only": (
-        "03_forward_numpy.ipynb",
-        "3. `conv_forward`: every example, every position, every filter",
-    ),
-    "overlap_overwrites": ("04_backward_numpy.ipynb", "1. Three rules from one formula"),
-    "float32_output": ("04_backward_numpy.ipynb", "3. Checking gradients numerically"),
-    "pools_across_channels": ("03_forward_numpy.ipynb", "5. `pool_forward`: max and average"),
-    "db_flat": ("04_backward_numpy.ipynb", "1. Three rules from one formula"),
-    "returns_array": ("03_forward_numpy.ipynb", "2. `conv_single_step`: one window, one filter"),
-    "reads_unpadded": (
-        "03_forward_numpy.ipynb",
-        "3. `conv_forward`: every example, every position, every filter",
-    ),
-    "dw_from_unpadded": ("04_backward_numpy.ipynb", "1. Three rules from one formula"),
-    # assignment 6
-    **{
-        key: ("10_modern_cnns.ipynb", "3. Batch normalization")
-        for key in (
-            "bn_unbiased_variance",
-            "bn_per_position",
-            "bn_eps_outside_sqrt",
-            "bn_momentum_swapped",
-            "bn_batch_stats_at_inference",
-            "bn_no_mean_terms",
-            "bn_sums_over_examples_only",
-            "keras_default_epsilon",
-            "framework_inference_mode",
-        )
-    },
-    "block_relu_before_add": ("10_modern_cnns.ipynb", "4. Residual blocks"),
-    "block_no_shortcut_gradient": ("10_modern_cnns.ipynb", "4. Residual blocks"),
-    "keras_same_padding_stride2": ("06_framework_layers.ipynb", "2. Padding"),
-    "torch_weights_reshaped": (
-        "06_framework_layers.ipynb",
-        "1. Channels-last versus channels-first",
-    ),
-}
-
 # Cell problems that the pass rates and misconceptions already tell; every other name is
 # listed with the problems (ForbiddenCall, MissingFunction, CellTimeLimit, ...).
 _TOLD_ELSEWHERE = {"", "CheckFailed"}
@@ -215,10 +158,7 @@ def _score_summaries(results: list[SubmissionResult]) -> list[ScoreSummary]:
 def summarise(results: list[SubmissionResult]) -> ClassData:
     """The report's tables from the grader's results."""
     cells: dict[tuple[str, str, str], CellStat] = {}
-    causes = {
-        key: CauseStat(key, m.sentence, lecture=LECTURE_SECTIONS.get(key, ("", "")))
-        for key, m in CATALOGUE.items()
-    }
+    causes = {key: CauseStat(key, m.sentence, lecture=m.lecture) for key, m in CATALOGUE.items()}
     problems: dict[str, dict[tuple, Hit]] = {}
     students = []
     for r in sorted(results, key=lambda r: (r.assignment, r.student)):

@@ -12,16 +12,17 @@ __tracebackhide__ = True  # IPython leaves these frames out of a failing check's
 
 import numpy as np
 
+from . import lectures
 from .channel import NumpyScalar
 from .engine import Spec, one_smaller
 from .matchers import (
     TYPE,
     VALUES,
-    Diagnosed,
     Mismatch,
     Number,
     type_name,
 )
+from .misconception_entry import Misconception
 
 # What the pure functions may not use: they are a few lines of arithmetic.
 PURE_POLICY = ("cnncourse", "keras", "tensorflow", "torch")
@@ -85,27 +86,7 @@ class ConvOutputSize(Spec):
         return (c["n"], c["f"], c["pad"], c["stride"]), {}
 
     def expect(self, c, args, kwargs):
-        n, f, pad, stride = args
-        right = _positions(n, f, pad, stride)
-        return Diagnosed(
-            _exact(right),
-            [
-                (
-                    "the division is not floored: use // so that the positions where the "
-                    "filter does not fit are dropped and the result is an int",
-                    Number((n + 2 * pad - f) / stride + 1),
-                ),
-                (
-                    "the + 1 is missing: the filter's first position (at 0) counts too",
-                    _exact((n + 2 * pad - f) // stride) if right else None,
-                ),
-                (
-                    "the padding is added on one side only: pad zeros go on each side, so "
-                    "the padded side is n + 2 * pad",
-                    _exact((n + pad - f) // stride + 1) if pad else None,
-                ),
-            ],
-        )
+        return _exact(_positions(*args))
 
     def describe(self, c):
         return f"conv_output_size({c['n']}, {c['f']}, {c['pad']}, {c['stride']})"
@@ -140,26 +121,7 @@ class ConvParamCount(Spec):
 
     def expect(self, c, args, kwargs):
         f, n_c_prev, n_c = args
-        kernel = int(np.prod((f, f, n_c_prev, n_c)))  # the weights of the n_c filters
-        return Diagnosed(
-            _exact(kernel + n_c),  # plus one bias per filter
-            [
-                (
-                    "the biases are not counted: every filter has one bias, so add n_c",
-                    _exact(kernel),
-                ),
-                (
-                    "one bias per layer is counted: every filter has its own bias "
-                    "(n_c biases in all)",
-                    _exact(kernel + 1) if n_c > 1 else None,
-                ),
-                (
-                    "the input channels are missing: each filter has f * f * n_c_prev "
-                    "weights, one f x f kernel per input channel",
-                    _exact(f * f * n_c + n_c) if n_c_prev > 1 else None,
-                ),
-            ],
-        )
+        return _exact(int(np.prod((f, f, n_c_prev, n_c))) + n_c)  # one bias per filter
 
     def describe(self, c):
         return f"conv_param_count({c['f']}, {c['n_c_prev']}, {c['n_c']})"
@@ -213,28 +175,7 @@ class ReceptiveField(Spec):
         return (tuple(stack) if c["as_tuple"] else stack,), {}
 
     def expect(self, c, args, kwargs):
-        stack = list(args[0])
-        swapped_side, swapped_jump = 1, 1
-        for f, stride in stack:
-            swapped_jump *= stride
-            swapped_side += (f - 1) * swapped_jump
-        return Diagnosed(
-            _exact(reference_field(stack)),
-            [
-                (
-                    "the jump is missing: each layer adds (f - 1) times the distance, in "
-                    "input pixels, between neighbouring neurons below it, and every stride "
-                    "multiplies that distance",
-                    _exact(1 + sum(f - 1 for f, _ in stack)),
-                ),
-                (
-                    "a layer's own stride is applied before its window: a layer grows the "
-                    "field by (f - 1) * jump with the jump of the layers below it; multiply "
-                    "the jump by its stride after that",
-                    _exact(swapped_side),
-                ),
-            ],
-        )
+        return _exact(reference_field(list(args[0])))
 
     def describe(self, c):
         stack = _parse_stack(c["stack"])
@@ -374,43 +315,7 @@ class CroppingOutputShape(Spec):
         top, bottom, left, right = _edges(c)
         # Independent reference: cut a block of zeros and look at what is left.
         right_shape = np.zeros((n_H, n_W, n_C))[top : n_H - bottom, left : n_W - right].shape
-        mistakes = [
-            (
-                "the channels are cropped too: Cropping2D cuts rows and columns only",
-                ShapeTuple((n_H - top - bottom, n_W - left - right, n_C - top - bottom))
-                if top + bottom
-                else None,
-            )
-        ]
-        if c["form"] in ("int", "numpy"):
-            mistakes.append(
-                (
-                    "an int c crops c rows off the top and c off the bottom (and c columns "
-                    "off each side): the height loses 2 * c",
-                    ShapeTuple((n_H - top, n_W - left, n_C)) if top else None,
-                )
-            )
-        if c["form"] == "pair":
-            mistakes.append(
-                (
-                    "(sym_h, sym_w) is read the wrong way round: the first number crops the "
-                    "height (rows off the top and the bottom), the second the width",
-                    ShapeTuple((n_H - 2 * c["b"], n_W - 2 * c["a"], n_C))
-                    if c["a"] != c["b"]
-                    else None,
-                )
-            )
-        if c["form"] == "nested":
-            mistakes.append(
-                (
-                    "the nested form is read as ((top, left), (bottom, right)): it is "
-                    "((top, bottom), (left, right)), the first pair for the rows",
-                    ShapeTuple((n_H - c["a"] - c["c"], n_W - c["b"] - c["d"], n_C))
-                    if c["b"] != c["c"]
-                    else None,
-                )
-            )
-        return Diagnosed(ShapeTuple(right_shape), mistakes)
+        return ShapeTuple(right_shape)
 
     def describe(self, c):
         cropping = self._cropping(c)
@@ -449,3 +354,177 @@ SPECS: dict[str, Spec] = {
         CroppingNested(),
     )
 }
+
+
+# ==================================================================== known mistakes
+# Each mutant is what a function with the mistake returns for the same arguments (None
+# where the mistake cannot show on them).
+
+
+def _size_not_floored(spec, config, args, kwargs):
+    n, f, pad, stride = args
+    return Number((n + 2 * pad - f) / stride + 1)
+
+
+def _size_without_one(spec, config, args, kwargs):
+    n, f, pad, stride = args
+    return _exact((n + 2 * pad - f) // stride) if _positions(*args) else None
+
+
+def _size_pad_one_side(spec, config, args, kwargs):
+    n, f, pad, stride = args
+    return _exact((n + pad - f) // stride + 1) if pad else None
+
+
+def _count_no_biases(spec, config, args, kwargs):
+    f, n_c_prev, n_c = args
+    return _exact(f * f * n_c_prev * n_c)
+
+
+def _count_one_bias(spec, config, args, kwargs):
+    f, n_c_prev, n_c = args
+    return _exact(f * f * n_c_prev * n_c + 1) if n_c > 1 else None
+
+
+def _count_no_input_channels(spec, config, args, kwargs):
+    f, n_c_prev, n_c = args
+    return _exact(f * f * n_c + n_c) if n_c_prev > 1 else None
+
+
+def _field_no_jump(spec, config, args, kwargs):
+    return _exact(1 + sum(f - 1 for f, _ in args[0]))
+
+
+def _field_stride_first(spec, config, args, kwargs):
+    side, jump = 1, 1
+    for f, stride in args[0]:
+        jump *= stride
+        side += (f - 1) * jump
+    return _exact(side)
+
+
+def _crop_channels(spec, config, args, kwargs):
+    (n_H, n_W, n_C), _ = args
+    top, bottom, left, right = _edges(config)
+    if not top + bottom:
+        return None
+    return ShapeTuple((n_H - top - bottom, n_W - left - right, n_C - top - bottom))
+
+
+def _crop_int_one_side(spec, config, args, kwargs):
+    (n_H, n_W, n_C), _ = args
+    if config["form"] not in ("int", "numpy") or not config["a"]:
+        return None
+    return ShapeTuple((n_H - config["a"], n_W - config["a"], n_C))
+
+
+def _crop_pair_swapped(spec, config, args, kwargs):
+    (n_H, n_W, n_C), _ = args
+    a, b = config["a"], config["b"]
+    if config["form"] != "pair" or a == b:
+        return None
+    return ShapeTuple((n_H - 2 * b, n_W - 2 * a, n_C))
+
+
+def _crop_nested_transposed(spec, config, args, kwargs):
+    (n_H, n_W, n_C), _ = args
+    if config["form"] != "nested" or config["b"] == config["c"]:
+        return None
+    return ShapeTuple((n_H - config["a"] - config["c"], n_W - config["b"] - config["d"], n_C))
+
+
+MISCONCEPTIONS = [
+    Misconception(
+        "size_not_floored",
+        "the division is not floored: use // so that the positions where the filter does "
+        "not fit are dropped and the result is an int",
+        lecture=lectures.OUTPUT_SIZE,
+        mutant=_size_not_floored,
+        applies_to=("conv_output_size",),
+    ),
+    Misconception(
+        "size_without_one",
+        "the + 1 is missing: the filter's first position (at 0) counts too",
+        lecture=lectures.OUTPUT_SIZE,
+        mutant=_size_without_one,
+        applies_to=("conv_output_size",),
+    ),
+    Misconception(
+        "size_pad_one_side",
+        "the padding is added on one side only: pad zeros go on each side, so the padded "
+        "side is n + 2 * pad",
+        lecture=lectures.OUTPUT_SIZE,
+        mutant=_size_pad_one_side,
+        applies_to=("conv_output_size",),
+    ),
+    Misconception(
+        "count_no_biases",
+        "the biases are not counted: every filter has one bias, so add n_c",
+        lecture=lectures.KERAS_MODEL,
+        mutant=_count_no_biases,
+        applies_to=("conv_param_count",),
+    ),
+    Misconception(
+        "count_one_bias",
+        "one bias per layer is counted: every filter has its own bias (n_c biases in all)",
+        lecture=lectures.KERAS_MODEL,
+        mutant=_count_one_bias,
+        applies_to=("conv_param_count",),
+    ),
+    Misconception(
+        "count_no_input_channels",
+        "the input channels are missing: each filter has f * f * n_c_prev weights, one "
+        "f x f kernel per input channel",
+        lecture=lectures.KERAS_MODEL,
+        mutant=_count_no_input_channels,
+        applies_to=("conv_param_count",),
+    ),
+    Misconception(
+        "field_no_jump",
+        "the jump is missing: each layer adds (f - 1) times the distance, in input pixels, "
+        "between neighbouring neurons below it, and every stride multiplies that distance",
+        lecture=lectures.RECEPTIVE_FIELDS,
+        mutant=_field_no_jump,
+        applies_to=("receptive_field",),
+    ),
+    Misconception(
+        "field_stride_first",
+        "a layer's own stride is applied before its window: a layer grows the field by "
+        "(f - 1) * jump with the jump of the layers below it; multiply the jump by its "
+        "stride after that",
+        lecture=lectures.RECEPTIVE_FIELDS,
+        mutant=_field_stride_first,
+        applies_to=("receptive_field",),
+    ),
+    Misconception(
+        "crop_channels",
+        "the channels are cropped too: Cropping2D cuts rows and columns only",
+        lecture=lectures.CROPPING_FORMS,
+        mutant=_crop_channels,
+        applies_to=("cropping_output_shape",),
+    ),
+    Misconception(
+        "crop_int_one_side",
+        "an int c crops c rows off the top and c off the bottom (and c columns off each "
+        "side): the height loses 2 * c",
+        lecture=lectures.CROPPING_FORMS,
+        mutant=_crop_int_one_side,
+        applies_to=("cropping_output_shape",),
+    ),
+    Misconception(
+        "crop_pair_swapped",
+        "(sym_h, sym_w) is read the wrong way round: the first number crops the height "
+        "(rows off the top and the bottom), the second the width",
+        lecture=lectures.CROPPING_FORMS,
+        mutant=_crop_pair_swapped,
+        applies_to=("cropping_output_shape",),
+    ),
+    Misconception(
+        "crop_nested_transposed",
+        "the nested form is read as ((top, left), (bottom, right)): it is "
+        "((top, bottom), (left, right)), the first pair for the rows",
+        lecture=lectures.CROPPING_FORMS,
+        mutant=_crop_nested_transposed,
+        applies_to=("cropping_output_shape",),
+    ),
+]

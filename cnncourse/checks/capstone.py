@@ -32,8 +32,10 @@ __tracebackhide__ = True  # IPython leaves these frames out of a failing check's
 import numpy as np
 
 from ..testing import relative_error
+from . import lectures
 from .engine import Anchor, Spec, one_smaller
 from .matchers import TYPE, VALUES, Array, Mismatch, Number, type_name
+from .misconception_entry import Misconception
 from .numpy_backward import PoolBackward, _conv_numpy, centred_differences
 from .numpy_forward import IM2COL_POLICY
 
@@ -190,22 +192,11 @@ REAL_SIZE = dict(m=4, n_H=28, n_W=28, n_C=1, f=3, n_F=8, n_classes=10)
 # ------------------------------------------------------------------------- matchers
 
 
-def _close(a, b, rtol: float = 1e-7, atol: float = 1e-10) -> bool:
-    return (
-        type(a) is np.ndarray
-        and a.shape == np.shape(b)
-        and a.dtype.kind == "f"
-        and bool(np.all(np.isfinite(a)))
-        and bool(np.allclose(a, b, rtol=rtol, atol=atol))
-    )
-
-
 class ParamDict:
     """A dict with exactly the keys W1, b1, W2, b2, each an array close to ``expected``.
 
-    ``role`` is "gradients" or "parameters" (for messages); ``hints`` are
-    ``(other expected dict, sentence)`` pairs: when every entry matches the other dict, the
-    sentence explains the mistake (a gradient with the wrong sign, ...).
+    ``role`` is "gradients" or "parameters" (for messages). The known mistakes (a gradient
+    with the wrong sign, ...) are catalogue entries at the end of this module.
     """
 
     def __init__(
@@ -214,10 +205,8 @@ class ParamDict:
         role: str = "gradients",
         rtol: float = 1e-7,
         atol: float = 1e-10,
-        hints: list[tuple[dict, str]] | None = None,
     ):
         self.expected, self.role, self.rtol, self.atol = expected, role, rtol, atol
-        self.hints = hints or []
 
     def mismatch(self, got, what: str) -> Mismatch | None:
         names = ", ".join(PARAM_NAMES)
@@ -240,9 +229,6 @@ class ParamDict:
                 + "; ".join(parts),
                 got,
             )
-        for expected, sentence in self.hints:
-            if all(_close(got[k], expected[k], self.rtol, self.atol) for k in PARAM_NAMES):
-                return Mismatch(what, VALUES, f"{what}: {sentence}", got)
         wrong, found = [], None
         for key in PARAM_NAMES:
             matcher = Array(self.expected[key], rtol=self.rtol, atol=self.atol)
@@ -283,13 +269,9 @@ class RelativeErrors:
         self.expected, self.limit = expected, limit
 
     def mismatch(self, got, what: str) -> Mismatch | None:
-        flipped = {k: -g for k, g in self.expected.items()}
-        sign = "every gradient has the wrong sign: return the gradient of the loss (uphill)"
-        found = ParamDict(self.expected, rtol=1e-5, atol=1e-8, hints=[(flipped, sign)]).mismatch(
-            got, what
-        )
-        if found is not None and (found.kind != VALUES or found.what == what):
-            return found  # not a dict of the right keys, types and shapes, or a known mistake
+        found = ParamDict(self.expected, rtol=1e-5, atol=1e-8).mismatch(got, what)
+        if found is not None and found.kind != VALUES:
+            return found  # not a dict of the right keys, types and shapes
         for key in PARAM_NAMES:
             g, e = got[key], self.expected[key]
             shape_only = Array(e, values=False).mismatch(g, f"{what}[{key!r}]")
@@ -443,23 +425,7 @@ class NetworkGradients(Spec):
     def expect(self, c, args, kwargs):
         params, X, y = args
         loss, grads = oracle_network(params, X, y)
-        m = len(X)
-        hints = [
-            (
-                {k: -g for k, g in grads.items()},
-                "every gradient has the wrong sign: return the gradient of the loss (uphill); "
-                "sgd_step subtracts learning_rate * gradient itself",
-            )
-        ]
-        if m > 1:
-            hints.append(
-                (
-                    {k: g * m for k, g in grads.items()},
-                    f"every gradient is {m} times too large (the batch size): the loss is the "
-                    "mean over the batch, so the gradients are means too",
-                )
-            )
-        return LossAndGrads(loss, ParamDict(grads, hints=hints))
+        return LossAndGrads(loss, ParamDict(grads))
 
     def describe(self, c):
         return _describe_net(c)
@@ -536,21 +502,7 @@ class SgdStep(Spec):
         params, X, y, learning_rate = args
         loss, grads = oracle_network(params, X, y)
         new = {k: params[k] - learning_rate * grads[k] for k in PARAM_NAMES}
-        hints = [
-            (dict(params), "the parameters did not change: subtract learning_rate * gradient"),
-            (
-                {k: params[k] + learning_rate * grads[k] for k in PARAM_NAMES},
-                "the step goes uphill: subtract learning_rate * gradient, do not add it",
-            ),
-        ]
-        if learning_rate != 1.0:
-            hints.append(
-                (
-                    {k: params[k] - grads[k] for k in PARAM_NAMES},
-                    "the learning rate is not used: the step is learning_rate * gradient",
-                )
-            )
-        return StepResult(ParamDict(new, "parameters", rtol=1e-8, atol=1e-12, hints=hints), loss)
+        return StepResult(ParamDict(new, "parameters", rtol=1e-8, atol=1e-12), loss)
 
     def describe(self, c):
         return _describe_net(c)
@@ -617,3 +569,77 @@ SPECS: dict[str, Spec] = {
         TrainedAccuracy(),
     )
 }
+
+
+# ==================================================================== known mistakes
+
+
+def _gradients_like(scale: float):
+    """A mutant of network_gradients: the oracle's gradients times ``scale``."""
+
+    def mutant(spec, config, args, kwargs):
+        params, X, y = args
+        loss, grads = oracle_network(params, X, y)
+        factor = len(X) if scale == 0 else scale  # 0: the batch size
+        if factor == 1:
+            return None
+        scaled = {k: g * factor for k, g in grads.items()}
+        return LossAndGrads(loss, ParamDict(scaled, rtol=1e-5, atol=1e-8))
+
+    return mutant
+
+
+def _step_like(direction: float, use_rate: bool = True):
+    """A mutant of sgd_step: params + direction * (learning rate or 1) * gradient."""
+
+    def mutant(spec, config, args, kwargs):
+        params, X, y, learning_rate = args
+        if not use_rate and learning_rate == 1.0:
+            return None
+        loss, grads = oracle_network(params, X, y)
+        rate = learning_rate if use_rate else 1.0
+        new = {k: params[k] + direction * rate * grads[k] for k in PARAM_NAMES}
+        return StepResult(ParamDict(new, "parameters", rtol=1e-8, atol=1e-12), loss)
+
+    return mutant
+
+
+MISCONCEPTIONS = [
+    Misconception(
+        "gradients_wrong_sign",
+        "every gradient has the wrong sign: return the gradient of the loss (uphill); "
+        "sgd_step subtracts learning_rate * gradient itself",
+        lecture=lectures.LOSS_GRADIENT,
+        mutant=_gradients_like(-1.0),
+        applies_to=("network_gradients",),
+    ),
+    Misconception(
+        "gradients_summed",
+        "every gradient is m times too large (m, the batch size): the loss is the mean over "
+        "the batch, so the gradients are means too",
+        lecture=lectures.LOSS_GRADIENT,
+        mutant=_gradients_like(0),
+        applies_to=("network_gradients",),
+    ),
+    Misconception(
+        "step_unchanged",
+        "the parameters did not change: subtract learning_rate * gradient",
+        lecture=lectures.SGD,
+        mutant=_step_like(0.0),
+        applies_to=("sgd_step",),
+    ),
+    Misconception(
+        "step_uphill",
+        "the step goes uphill: subtract learning_rate * gradient, do not add it",
+        lecture=lectures.SGD,
+        mutant=_step_like(+1.0),
+        applies_to=("sgd_step",),
+    ),
+    Misconception(
+        "step_without_rate",
+        "the learning rate is not used: the step is learning_rate * gradient",
+        lecture=lectures.SGD,
+        mutant=_step_like(-1.0, use_rate=False),
+        applies_to=("sgd_step",),
+    ),
+]

@@ -387,26 +387,50 @@ def shrink(spec: Spec, runner: Runner, failure: Failure, base_seed: int) -> Fail
     return current
 
 
-def diagnose(spec: Spec, runner: Runner, failure: Failure, base_seed: int) -> str:
-    """The key of the misconception that explains ``failure``, or ``""``."""
+def _recognised(spec: Spec, failure: Failure) -> list:
+    """The catalogue entries whose mutant or predicate matches ``failure``'s value."""
+    from . import misconceptions
+
+    if failure.kind == "raised":
+        return []
+    args, kwargs = spec.build(failure.case)
+    params = failure.case.params
+    return [
+        entry
+        for entry in misconceptions.applicable(spec)
+        if entry.recognises(spec, params, args, kwargs, failure.value, failure.mismatch)
+    ]
+
+
+def diagnose(
+    spec: Spec, runner: Runner, failure: Failure, base_seed: int, others: tuple = ()
+) -> list[str]:
+    """The keys of the misconceptions that explain ``failure`` (most likely first), or [].
+
+    A small case can make two mistakes give the same value (the shrunk one most of all):
+    then the mistakes that also explain the most of the ``others`` (the other failing
+    cases of the check) are kept, and when they tie, every one of them is named.
+    """
     from . import misconceptions
 
     if failure.kind in ("missing", "forbidden", "modified", "channel"):
-        return ""
-    params = failure.case.params
-    args, kwargs = spec.build(failure.case)
-    got = failure.value
+        return []
+    found = _recognised(spec, failure)
+    if len(found) > 1 and others:
+        explained = [{e.key for e in _recognised(spec, other)} for other in others]
+        score = {e.key: sum(e.key in keys for keys in explained) for e in found}
+        best = max(score.values())
+        found = [entry for entry in found if score[entry.key] == best]
+    if found:
+        return [entry.key for entry in found]
     pending = []  # (misconception, variant cases)
-    for entry in misconceptions.applicable(spec):
-        key = entry.key
-        raised = failure.kind == "raised"
-        if not raised and entry.recognises(spec, params, args, kwargs, got, failure.mismatch):
-            return key
-        variants = entry.variants(spec, params) if failure.case.anchor is None else []
-        if variants:
-            pending.append((entry, variants))
+    if failure.case.anchor is None:
+        for entry in misconceptions.applicable(spec):
+            variants = entry.variants(spec, failure.case.params)
+            if variants:
+                pending.append((entry, variants))
     if not pending:
-        return ""
+        return []
     cases = []
     for j, (_, variants) in enumerate(pending):
         for i, config in enumerate(variants):
@@ -416,8 +440,8 @@ def diagnose(spec: Spec, runner: Runner, failure: Failure, base_seed: int) -> st
     for entry, variants in pending:
         passes = [judge(spec, next(case_iter), next(outcomes)) is None for _ in variants]
         if all(passes):
-            return entry.key
-    return ""
+            return [entry.key]
+    return []
 
 
 def check(
@@ -460,10 +484,10 @@ def check(
         drawn = [f for f in failures if f.case.anchor is None]
         first = min(drawn, key=lambda f: _size(f.case.params)) if drawn else failures[0]
     smallest = shrink(spec, runner, first, seed)
-    cause = diagnose(spec, runner, smallest, seed)
+    causes = diagnose(spec, runner, smallest, seed, others=tuple(failures))
     verdict.problem = smallest.problem
-    verdict.cause = cause
-    verdict.message = explain(spec, smallest, cause, len(failures), len(cases), first)
+    verdict.cause = causes[0] if causes else ""
+    verdict.message = explain(spec, smallest, causes, len(failures), len(cases), first)
     if spec.calls and first.kind not in ("forbidden", "missing", "channel"):
         culprits = _failing_helpers(spec, runner, seed, spec.calls)
         if culprits:
@@ -538,7 +562,7 @@ def _with_helpers_answered(
     smallest = min(failures, key=lambda f: _size(f.case.params) if f.case.anchor is None else ())
     verdict.problem = smallest.problem
     verdict.message = (
-        explain(spec, smallest, "", len(failures), len(cases), smallest)
+        explain(spec, smallest, [], len(failures), len(cases), smallest)
         + f"\n(this is with the checks' answers in place of your {names}, which fails its own "
         f"check too: {why})"
     )
@@ -581,7 +605,12 @@ def _speed(spec: Spec, runner: Runner, seed: int, verdict: Verdict) -> Verdict:
 
 
 def explain(
-    spec: Spec, failure: Failure, cause: str, n_failed: int, n_cases: int, original: Failure
+    spec: Spec,
+    failure: Failure,
+    causes: list[str],
+    n_failed: int,
+    n_cases: int,
+    original: Failure,
 ) -> str:
     """The message a student reads: cause first, then the case, then a small slice."""
     from . import misconceptions
@@ -589,8 +618,12 @@ def explain(
     if failure.kind in ("forbidden", "missing", "channel"):
         return failure.message
     lines = []
-    if cause:
-        lines.append(f"{spec.target}: {misconceptions.CATALOGUE[cause].sentence}")
+    sentences = [misconceptions.CATALOGUE[key].sentence for key in causes]
+    if len(sentences) == 1:
+        lines.append(f"{spec.target}: {sentences[0]}")
+        lines.append(f"({failure.message})")
+    elif sentences:
+        lines.append(f"{spec.target}: one of these mistakes: {'; or '.join(sentences)}")
         lines.append(f"({failure.message})")
     else:
         lines.append(f"{spec.target}: {failure.message}")

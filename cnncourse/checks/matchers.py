@@ -248,34 +248,6 @@ class Anything:
         return None
 
 
-class Diagnosed:
-    """A matcher that, when ``inner`` fails, says which known mistake the value matches.
-
-    ``mistakes`` lists ``(sentence, matcher)`` pairs: the matcher describes what a function
-    with that mistake returns (``None``: the mistake cannot show on this case). The sentence
-    of the mistake that matches goes first; when several match (small cases can make two
-    mistakes give the same value), all of them are named.
-    """
-
-    def __init__(self, inner, mistakes):
-        self.inner, self.mistakes = inner, list(mistakes)
-
-    def mismatch(self, got, what: str) -> Mismatch | None:
-        found = self.inner.mismatch(got, what)
-        if found is None:
-            return None
-        matching = [
-            sentence
-            for sentence, mutant in self.mistakes
-            if mutant is not None and mutant.mismatch(got, what) is None
-        ]
-        if len(matching) == 1:
-            found.message = f"{matching[0]} ({found.message})"
-        elif matching:
-            found.message = f"one of these mistakes: {'; or '.join(matching)} ({found.message})"
-        return found
-
-
 def mismatch_from_check(error, what: str, got) -> Mismatch:
     """A check's error (first line, details after) as a Mismatch of ``what``."""
     first, _, rest = str(error).partition("\n")

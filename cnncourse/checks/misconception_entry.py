@@ -1,7 +1,9 @@
 """One entry of the catalogue of known mistakes (:mod:`cnncourse.checks.misconceptions`).
 
-Its own module so that each assignment's checks can build entries (e.g.
-:mod:`cnncourse.checks.modern_mistakes`) that the catalogue then gathers, without a cycle.
+Its own module so that each assignment's checks can build entries next to the checks that
+recognise them (a module's ``MISCONCEPTIONS`` list, e.g. :mod:`cnncourse.checks.arithmetic`
+or :mod:`cnncourse.checks.modern_mistakes`), which the catalogue then gathers, without a
+cycle.
 """
 
 from __future__ import annotations
@@ -16,10 +18,15 @@ from .matchers import Mismatch
 
 @dataclass
 class Misconception:
-    """One known mistake."""
+    """One known mistake: what a student reads, how it is recognised, where it is taught.
+
+    ``lecture`` is ``(lecture notebook, heading)`` of the section that teaches the rule the
+    mistake breaks (the class report links each mistake there).
+    """
 
     key: str
     sentence: str
+    lecture: tuple[str, str]
     mutant: Callable | None = None  # (spec, config, args, kwargs) -> matcher or None
     predicate: Callable | None = None  # (spec, config, got, mismatch) -> bool
     variant: Callable | None = None  # (spec, config) -> list of configs, or []

@@ -9,8 +9,14 @@ in one of two ways:
   "works on square inputs only", stride = f for "overlapping windows overwrite"); if the
   failing case fails but all its variants pass, that is the cause.
 
-Each entry has a fixture notebook in ``tests/fixtures/cases`` that proves it is recognised
-(``tests/test_visible_checks.py``).
+The entries here are the numpy layers' (assignments 1 and 2); every other checks module keeps
+its own entries next to its checks, in a ``MISCONCEPTIONS`` list that :func:`_gather` adds
+to :data:`CATALOGUE`. This is the one way a known mistake is described: a check's matcher
+says only what is right, and :func:`cnncourse.checks.engine.diagnose` asks the catalogue
+which mistake a failing value shows.
+
+Each entry is proven by a fixture notebook in ``tests/fixtures/cases`` or by a one-edit
+buggy function (``tests/test_visible_checks.py::test_every_misconception_has_a_fixture``).
 """
 
 from __future__ import annotations
@@ -19,7 +25,7 @@ __tracebackhide__ = True  # IPython leaves these frames out of a failing check's
 
 import numpy as np
 
-from . import matchers
+from . import lectures, matchers
 from .matchers import Array, Sequence
 from .misconception_entry import Misconception
 
@@ -308,6 +314,7 @@ CATALOGUE: dict[str, Misconception] = {
             "h * stride (and w at column w * stride), not at h.",
             mutant=_ignores_stride,
             applies_to=_LAYERS,
+            lecture=lectures.CONV_FORWARD,
         ),
         Misconception(
             "bias_repeated",
@@ -315,6 +322,7 @@ CATALOGUE: dict[str, Misconception] = {
             "once per window, after the sum.",
             mutant=_bias_repeated,
             applies_to=("conv_single_step", "conv_forward"),
+            lecture=lectures.SINGLE_STEP,
         ),
         Misconception(
             "db_repeated",
@@ -322,12 +330,14 @@ CATALOGUE: dict[str, Misconception] = {
             "is added once per window, so db[..., c] is just the sum of dZ[..., c].",
             mutant=_db_repeated,
             applies_to=("conv_backward",),
+            lecture=lectures.THREE_RULES,
         ),
         Misconception(
             "bias_missing",
             "the bias is not added: every output is the sum of the products plus b.",
             mutant=_bias_missing,
             applies_to=("conv_single_step", "conv_forward"),
+            lecture=lectures.SINGLE_STEP,
         ),
         Misconception(
             "unpad_empty",
@@ -336,6 +346,7 @@ CATALOGUE: dict[str, Misconception] = {
             predicate=_unpad_empty,
             variant=_pad_variants,
             applies_to=("conv_backward",),
+            lecture=lectures.BACKWARD_EXERCISES,
         ),
         Misconception(
             "all_ties_marked",
@@ -343,6 +354,7 @@ CATALOGUE: dict[str, Misconception] = {
             "first one in row-major order (np.argmax) gets the gradient.",
             mutant=_all_ties_marked,
             applies_to=("create_mask_from_window", "pool_backward"),
+            lecture=lectures.POOL_BACKWARD,
         ),
         Misconception(
             "height_width_swapped",
@@ -350,6 +362,7 @@ CATALOGUE: dict[str, Misconception] = {
             "axis 2 the width (n_W, columns).",
             predicate=_height_width_swapped,
             applies_to=_LAYERS + ("zero_pad", "create_mask_from_window", "distribute_value"),
+            lecture=lectures.BATCHES_4D,
         ),
         Misconception(
             "pools_across_channels",
@@ -357,6 +370,7 @@ CATALOGUE: dict[str, Misconception] = {
             "own, A_prev[i, rows, columns, c], so that the output keeps n_C channels apart.",
             mutant=_across_channels,
             applies_to=("pool_forward",),
+            lecture=lectures.POOL_FORWARD,
         ),
         Misconception(
             "db_flat",
@@ -364,6 +378,7 @@ CATALOGUE: dict[str, Misconception] = {
             "dZ.sum(axis=(0, 1, 2), keepdims=True) or db[:, :, :, c] += ...",
             predicate=_db_flat,
             applies_to=("conv_backward",),
+            lecture=lectures.THREE_RULES,
         ),
         Misconception(
             "returns_array",
@@ -371,6 +386,7 @@ CATALOGUE: dict[str, Misconception] = {
             "plus b is an array; return float(...) of it.",
             predicate=_returns_array,
             applies_to=("conv_single_step",),
+            lecture=lectures.SINGLE_STEP,
         ),
         Misconception(
             "pads_wrong_axes",
@@ -378,6 +394,7 @@ CATALOGUE: dict[str, Misconception] = {
             "not the examples (axis 0) or the channels (axis 3).",
             predicate=_pads_wrong_axes,
             applies_to=("zero_pad",),
+            lecture=lectures.ZERO_PAD,
         ),
         Misconception(
             "average_divides_by_f",
@@ -385,6 +402,7 @@ CATALOGUE: dict[str, Misconception] = {
             mutant=_average_divides_by_f,
             predicate=_distribute_by_side,
             applies_to=("pool_forward", "pool_backward", "distribute_value"),
+            lecture=lectures.POOL_FORWARD,
         ),
         Misconception(
             "average_is_max",
@@ -392,6 +410,7 @@ CATALOGUE: dict[str, Misconception] = {
             "pooling (and the maximum only for mode='max').",
             mutant=_average_is_max,
             applies_to=("pool_forward",),
+            lecture=lectures.POOL_FORWARD,
         ),
         Misconception(
             "square_only",
@@ -399,6 +418,7 @@ CATALOGUE: dict[str, Misconception] = {
             "the other way round): check n_H / n_W and the slices of each axis.",
             variant=_square_variants,
             applies_to=_LAYERS + ("zero_pad", "create_mask_from_window", "distribute_value"),
+            lecture=lectures.CONV_FORWARD,
         ),
         Misconception(
             "overlap_overwrites",
@@ -406,6 +426,7 @@ CATALOGUE: dict[str, Misconception] = {
             "assigning (=) keeps only the last one.",
             variant=_overlap_variants,
             applies_to=("conv_backward", "pool_backward"),
+            lecture=lectures.THREE_RULES,
         ),
         Misconception(
             "float32_output",
@@ -413,6 +434,7 @@ CATALOGUE: dict[str, Misconception] = {
             "default; do not cast).",
             predicate=_float32,
             applies_to=_LAYERS + ("zero_pad", "distribute_value"),
+            lecture=lectures.GRADIENT_CHECKING,
         ),
         Misconception(
             "reads_unpadded",
@@ -420,6 +442,7 @@ CATALOGUE: dict[str, Misconception] = {
             "returned), not A_prev, so that windows near the border see the zeros.",
             variant=_unpadded_variants,
             applies_to=("conv_forward",),
+            lecture=lectures.CONV_FORWARD,
         ),
         Misconception(
             "dw_from_unpadded",
@@ -427,23 +450,32 @@ CATALOGUE: dict[str, Misconception] = {
             "of A_prev_pad (and add into dA_prev_pad), then remove the padding at the end.",
             variant=_unpadded_variants,
             applies_to=("conv_backward",),
+            lecture=lectures.THREE_RULES,
         ),
     ]
 }
 
 
-def _register_assignment_6() -> None:
-    """Assignment 6's entries live with its checks (modern_mistakes.py); they join the one
-    catalogue here (imported last: they are built with this module's classes)."""
-    from .modern_mistakes import MISCONCEPTIONS
+def _gather() -> None:
+    """Add the entries each checks module keeps next to its checks (its ``MISCONCEPTIONS``
+    list: arithmetic.py, torch_models.py, capstone.py, modern_mistakes.py, ...), so that a
+    new assignment's mistakes need no registration here."""
+    import importlib
+    import pkgutil
 
-    for entry in MISCONCEPTIONS:
-        if entry.key in CATALOGUE:
-            raise ValueError(f"misconception {entry.key!r} is registered twice")
-        CATALOGUE[entry.key] = entry
+    from . import __path__ as package_path
+
+    for module in sorted(m.name for m in pkgutil.iter_modules(package_path)):
+        if module == __name__.rpartition(".")[2]:
+            continue
+        entries = getattr(importlib.import_module(f"{__package__}.{module}"), "MISCONCEPTIONS", [])
+        for entry in entries:
+            if entry.key in CATALOGUE:
+                raise ValueError(f"misconception {entry.key!r} is registered twice")
+            CATALOGUE[entry.key] = entry
 
 
-_register_assignment_6()
+_gather()
 
 
 def applicable(spec) -> list[Misconception]:

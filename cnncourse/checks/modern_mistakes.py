@@ -14,6 +14,7 @@ __tracebackhide__ = True  # IPython leaves these frames out of a failing check's
 
 import numpy as np
 
+from . import lectures
 from . import modern_oracles as mo
 from .matchers import SHAPE, Array, Sequence
 from .misconception_entry import Misconception
@@ -105,6 +106,7 @@ MISCONCEPTIONS: list[Misconception] = [
         "pooled per channel (np.var's default).",
         mutant=_training_only({"ddof": 1}),
         applies_to=("batchnorm_forward",),
+        lecture=lectures.BATCH_NORM,
     ),
     Misconception(
         "bn_per_position",
@@ -113,12 +115,14 @@ MISCONCEPTIONS: list[Misconception] = [
         "one mean and variance per channel (axes 0, 1 and 2).",
         mutant=_training_only({"axes": (0,)}),
         applies_to=("batchnorm_forward",),
+        lecture=lectures.BATCH_NORM,
     ),
     Misconception(
         "bn_eps_outside_sqrt",
         "eps is added after the square root: X_hat = (X - mean) / np.sqrt(var + eps).",
         mutant=_training_only({"eps_outside": True}),
         applies_to=("batchnorm_forward",),
+        lecture=lectures.BATCH_NORM,
     ),
     Misconception(
         "bn_momentum_swapped",
@@ -127,6 +131,7 @@ MISCONCEPTIONS: list[Misconception] = [
         "convention; PyTorch's momentum=0.1 means the opposite).",
         mutant=_momentum_swapped,
         applies_to=("batchnorm_forward",),
+        lecture=lectures.BATCH_NORM,
     ),
     Misconception(
         "bn_batch_stats_at_inference",
@@ -135,6 +140,7 @@ MISCONCEPTIONS: list[Misconception] = [
         "not depend on the other images of its batch.",
         mutant=_batch_stats_at_inference,
         applies_to=("batchnorm_forward",),
+        lecture=lectures.BATCH_NORM,
     ),
     Misconception(
         "bn_no_mean_terms",
@@ -143,6 +149,7 @@ MISCONCEPTIONS: list[Misconception] = [
         "- mean(dX_hat) - X_hat * mean(dX_hat * X_hat) (per channel) before dividing by std.",
         mutant=_bn_no_mean_terms,
         applies_to=("batchnorm_backward",),
+        lecture=lectures.BATCH_NORM,
     ),
     Misconception(
         "bn_sums_over_examples_only",
@@ -150,6 +157,7 @@ MISCONCEPTIONS: list[Misconception] = [
         "shared by every position too, so sum over axes 0, 1 and 2.",
         predicate=_bn_sums_over_examples_only,
         applies_to=("batchnorm_backward",),
+        lecture=lectures.BATCH_NORM,
     ),
     Misconception(
         "block_relu_before_add",
@@ -157,6 +165,7 @@ MISCONCEPTIONS: list[Misconception] = [
         "second batch normalization's output, and only then applies the ReLU.",
         mutant=_relu_before_add,
         applies_to=("residual_block_forward", "residual_block_backward"),
+        lecture=lectures.RESIDUAL_BLOCKS,
     ),
     Misconception(
         "block_no_shortcut_gradient",
@@ -165,6 +174,7 @@ MISCONCEPTIONS: list[Misconception] = [
         "ReLU) straight through).",
         mutant=_no_shortcut_gradient,
         applies_to=("residual_block_backward",),
+        lecture=lectures.RESIDUAL_BLOCKS,
     ),
     Misconception(
         "keras_same_padding_stride2",
@@ -173,6 +183,7 @@ MISCONCEPTIONS: list[Misconception] = [
         'block\'s (pad 1 on every side): use ZeroPadding2D(1), then padding="valid".',
         mutant=_framework_mutant(FRAMEWORKS, _pads_differently, same_padding=True),
         applies_to=FRAMEWORKS,
+        lecture=lectures.FRAMEWORK_PADDING,
     ),
     Misconception(
         "keras_default_epsilon",
@@ -180,6 +191,7 @@ MISCONCEPTIONS: list[Misconception] = [
         "(PyTorch's default): pass epsilon=1e-5.",
         mutant=_framework_mutant(("keras_residual_block",), eps=1e-3),
         applies_to=("keras_residual_block",),
+        lecture=lectures.BATCH_NORM,
     ),
     Misconception(
         "framework_inference_mode",
@@ -188,6 +200,7 @@ MISCONCEPTIONS: list[Misconception] = [
         "training=True, or put the PyTorch module in training mode (module.train()).",
         mutant=_framework_mutant(FRAMEWORKS, eval_mode=True),
         applies_to=FRAMEWORKS,
+        lecture=lectures.BATCH_NORM,
     ),
     Misconception(
         "torch_weights_reshaped",
@@ -196,5 +209,6 @@ MISCONCEPTIONS: list[Misconception] = [
         "memory order and mixes the axes up.",
         mutant=_framework_mutant(("torch_residual_block",), reshaped_weights=True),
         applies_to=("torch_residual_block",),
+        lecture=lectures.CHANNELS_FIRST,
     ),
 ]

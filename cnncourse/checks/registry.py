@@ -4,8 +4,8 @@
 
 * ``test_cells``: which checks (specs, by name) decide each test cell, in order; the
   notebook's visible test cell calls ``verify(name, function)`` for each of them and the
-  autograder decides the cell's points from the same names (``tests/test_decide.py`` checks
-  that both agree);
+  autograder decides the cell's points from the same names
+  (``tests/test_notebook_metadata.py`` checks that both agree);
 * ``libraries``: the frameworks its kernel may import while it is graded (none for the numpy
   notebooks: every other library, SciPy, PyTorch, TensorFlow and JAX included, is absent from
   the sandbox, see :mod:`autograder.python_view`);

@@ -18,18 +18,18 @@ import numpy as np
 
 from .. import grading_models as gm
 from ..testing import CheckError
-from .channel import NumpyScalar
+from . import lectures
 from .engine import Anchor, Spec, one_smaller
 from .matchers import (
     TYPE,
     VALUES,
     Array,
-    Diagnosed,
     Mismatch,
     Number,
     mismatch_from_check,
     type_name,
 )
+from .misconception_entry import Misconception
 
 # ================================================================= A4: PyTorch
 
@@ -174,8 +174,8 @@ class TorchParameters:
 class TorchForward:
     """``torch_module``'s run: the grader's weights loaded, logits as expected."""
 
-    def __init__(self, expected: np.ndarray, mistakes):
-        self.expected, self.mistakes = expected, mistakes
+    def __init__(self, expected: np.ndarray, atol: float = 1e-4):
+        self.expected, self.atol = expected, atol
 
     def mismatch(self, got, what: str) -> Mismatch | None:
         if type(got) is not dict or type(got.get("shapes")) is not dict:
@@ -207,9 +207,7 @@ class TorchForward:
                 "torch (no .detach(), .numpy() or torch.no_grad() inside forward)",
                 got,
             )
-        found = Diagnosed(Array(self.expected, rtol=1e-4, atol=1e-4), self.mistakes).mismatch(
-            out, "the output"
-        )
+        found = Array(self.expected, rtol=1e-4, atol=self.atol).mismatch(out, "the output")
         if found is not None:
             found.message = f"with the checks' weights, {found.message}"
         return found
@@ -293,22 +291,7 @@ class LectureCnnForward(Spec):
 
     def expect(self, c, args, kwargs):
         state, x = args
-        logits = lecture_cnn_logits(state, x)
-        return TorchForward(
-            logits,
-            [
-                (
-                    "forward returns probabilities (a softmax): return the logits, "
-                    "nn.CrossEntropyLoss applies the softmax itself",
-                    Array(_softmax(logits), rtol=1e-4, atol=1e-5),
-                ),
-                (
-                    "the feature maps are flattened in (row, column, channel) order: flatten "
-                    "the (m, 64, 3, 3) block as it is, torch.flatten(x, 1)",
-                    Array(lecture_cnn_logits(state, x, flatten="hwc"), rtol=1e-4, atol=1e-4),
-                ),
-            ],
-        )
+        return TorchForward(lecture_cnn_logits(state, x))
 
     def describe(self, c):
         return f"LectureCNN with the checks' random weights on x of shape ({c['m']}, 1, 28, 28)"
@@ -345,15 +328,7 @@ class EvaluateResult:
                 f"most {self.batch_size}; it used batches {shown}",
                 got,
             )
-        found = Number(self.accuracy, rtol=0, atol=1e-9).mismatch(got.get("accuracy"), "accuracy")
-        if found is not None and _close_to(got.get("accuracy"), 1 - self.accuracy):
-            found.message += " (that is the share of wrong answers)"
-        return found
-
-
-def _close_to(value, target: float) -> bool:
-    value = value.value if type(value) is NumpyScalar else value
-    return type(value) in (int, float) and abs(value - target) < 1e-9 and target != 0.5
+        return Number(self.accuracy, rtol=0, atol=1e-9).mismatch(got.get("accuracy"), "accuracy")
 
 
 class Evaluate(Spec):
@@ -417,8 +392,8 @@ class Evaluate(Spec):
 class CopiedLogits:
     """``keras_to_torch``'s result: the Keras model untouched, the expected logits."""
 
-    def __init__(self, expected: np.ndarray, mistakes):
-        self.expected, self.mistakes = expected, mistakes
+    def __init__(self, expected: np.ndarray):
+        self.expected = expected
 
     def mismatch(self, got, what: str) -> Mismatch | None:
         if type(got) is not dict:
@@ -431,7 +406,7 @@ class CopiedLogits:
                 "with get_weights() and leave the Keras model as it is",
                 got,
             )
-        return Diagnosed(Array(self.expected, rtol=1e-4, atol=1e-4), self.mistakes).mismatch(
+        return Array(self.expected, rtol=1e-4, atol=1e-4).mismatch(
             got.get("logits"), "the PyTorch copy's output"
         )
 
@@ -460,27 +435,7 @@ class CopyKerasWeights(Spec):
 
     def expect(self, c, args, kwargs):
         weights, x = args
-        logits = lecture_cnn_logits(keras_to_torch_state(weights), x)
-        no_permutation = lecture_cnn_logits(keras_to_torch_state(weights, permute_fc1=False), x)
-        swapped = lecture_cnn_logits(keras_to_torch_state(weights, conv_axes=(3, 2, 1, 0)), x)
-        return CopiedLogits(
-            logits,
-            [
-                (
-                    "the weights of fc1 are not in PyTorch's (channel, row, column) flatten "
-                    "order: the 576 rows of Keras' first dense kernel follow its (row, "
-                    "column, channel) order; reshape them to (3, 3, 64), move the channel "
-                    "axis first and flatten again before transposing",
-                    Array(no_permutation, rtol=1e-4, atol=1e-4),
-                ),
-                (
-                    "the convolution kernels have their height and width swapped: Keras' "
-                    "(f_H, f_W, n_C_prev, n_C) becomes PyTorch's (n_C, n_C_prev, f_H, f_W) "
-                    "with transpose(3, 2, 0, 1)",
-                    Array(swapped, rtol=1e-4, atol=1e-4),
-                ),
-            ],
-        )
+        return CopiedLogits(lecture_cnn_logits(keras_to_torch_state(weights), x))
 
     def describe(self, c):
         return (
@@ -501,3 +456,85 @@ SPECS: dict[str, Spec] = {
         CopyKerasWeights(),
     )
 }
+
+
+# ==================================================================== known mistakes
+
+
+def _forward_softmax(spec, config, args, kwargs):
+    if spec.name != "lecture_cnn_forward":  # not lecture_cnn_params, the same class
+        return None
+    state, x = args
+    return TorchForward(_softmax(lecture_cnn_logits(state, x)), atol=1e-5)
+
+
+def _forward_flatten_hwc(spec, config, args, kwargs):
+    if spec.name != "lecture_cnn_forward":  # not lecture_cnn_params, the same class
+        return None
+    state, x = args
+    return TorchForward(lecture_cnn_logits(state, x, flatten="hwc"))
+
+
+def _copy_fc1_unpermuted(spec, config, args, kwargs):
+    weights, x = args
+    return CopiedLogits(lecture_cnn_logits(keras_to_torch_state(weights, permute_fc1=False), x))
+
+
+def _copy_kernels_swapped(spec, config, args, kwargs):
+    weights, x = args
+    state = keras_to_torch_state(weights, conv_axes=(3, 2, 1, 0))
+    return CopiedLogits(lecture_cnn_logits(state, x))
+
+
+def _evaluate_error_rate(spec, config, args, kwargs):
+    right = spec.expect(config, args, kwargs)
+    if right.accuracy == 0.5:
+        return None
+    return EvaluateResult(right.n, right.batch_size, 1 - right.accuracy)
+
+
+MISCONCEPTIONS = [
+    Misconception(
+        "evaluate_error_rate",
+        "it returns the share of wrong answers (1 - accuracy): count the examples whose "
+        "largest logit is their label",
+        lecture=lectures.TORCH_LOOP,
+        mutant=_evaluate_error_rate,
+        applies_to=("evaluate",),
+    ),
+    Misconception(
+        "forward_softmax",
+        "forward returns probabilities (a softmax): return the logits, nn.CrossEntropyLoss "
+        "applies the softmax itself",
+        lecture=lectures.TORCH_LOSS,
+        mutant=_forward_softmax,
+        applies_to=("LectureCNN",),
+    ),
+    Misconception(
+        "forward_flatten_hwc",
+        "the feature maps are flattened in (row, column, channel) order: flatten the "
+        "(m, 64, 3, 3) block as it is, torch.flatten(x, 1)",
+        lecture=lectures.CHANNELS_FIRST,
+        mutant=_forward_flatten_hwc,
+        applies_to=("LectureCNN",),
+    ),
+    Misconception(
+        "copy_fc1_unpermuted",
+        "the weights of fc1 are not in PyTorch's (channel, row, column) flatten order: the "
+        "576 rows of Keras' first dense kernel follow its (row, column, channel) order; "
+        "reshape them to (3, 3, 64), move the channel axis first and flatten again before "
+        "transposing",
+        lecture=lectures.CHANNELS_FIRST,
+        mutant=_copy_fc1_unpermuted,
+        applies_to=("copy_keras_weights_to_torch",),
+    ),
+    Misconception(
+        "copy_kernels_swapped",
+        "the convolution kernels have their height and width swapped: Keras' "
+        "(f_H, f_W, n_C_prev, n_C) becomes PyTorch's (n_C, n_C_prev, f_H, f_W) with "
+        "transpose(3, 2, 0, 1)",
+        lecture=lectures.CHANNELS_FIRST,
+        mutant=_copy_kernels_swapped,
+        applies_to=("copy_keras_weights_to_torch",),
+    ),
+]
