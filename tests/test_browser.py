@@ -12,46 +12,26 @@ Skips, saying why, where Chromium or Playwright is missing.
 from __future__ import annotations
 
 import json
-import os
 import re
-import secrets
 import shutil
-import socket
 import sqlite3
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
+from servers import BIN, CHROMIUM, CHROMIUM_ARGS, jupyter_lab, need_chromium
 
 from autograder.fixtures import build_case, write_notebook
 from autograder.release import COURSE_PYTHON
 
 pytestmark = pytest.mark.slow
 
-CHROMIUM = os.environ.get("CNN_COURSE_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-BIN = Path(sys.executable).parent
 AID = "01_conv_forward"
 ASSIGNMENT_NB = f"assignments/{AID}/{AID}.ipynb"
 LECTURE_NB = "lectures/02_convolution.ipynb"
 TIMEOUT_MS = 120_000
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _cell_index(path: Path, predicate) -> int | None:
@@ -62,9 +42,7 @@ def _cell_index(path: Path, predicate) -> int | None:
 @pytest.fixture(scope="module")
 def lab(root, tmp_path_factory):
     """(base URL, token, course copy, screenshot folder) of a running JupyterLab."""
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"Chromium not found at {CHROMIUM} (apt-get install chromium)")
-    pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
+    need_chromium()
     tmp = tmp_path_factory.mktemp("browser")
     course, home, shots = tmp / "course", tmp / "home", tmp / "screenshots"
     for folder in (course, home, shots):
@@ -95,40 +73,10 @@ def lab(root, tmp_path_factory):
     # The student has answered every question (as the reference solution does).
     write_notebook(build_case(AID, {"notebook": f"{AID}.ipynb"}), course / ASSIGNMENT_NB)
 
-    port, token = _free_port(), secrets.token_hex(16)
-    command = [
-        str(BIN / "jupyter"),
-        "lab",
-        "--no-browser",
-        f"--port={port}",
-        "--ServerApp.ip=127.0.0.1",
-        f"--ServerApp.token={token}",
-        f"--ServerApp.root_dir={course}",
-        "--LabApp.news_url=",
-    ]
-    if os.geteuid() == 0:
-        command.append("--allow-root")
-    log = (tmp / "jupyter.log").open("w")
-    server = subprocess.Popen(command, cwd=course, env=env, stdout=log, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                with urllib.request.urlopen(f"{base}/api/status?token={token}", timeout=5):
-                    break
-            except OSError:
-                if server.poll() is not None or time.monotonic() > deadline:
-                    pytest.fail("JupyterLab did not start:\n" + (tmp / "jupyter.log").read_text())
-                time.sleep(0.5)
-        yield base, token, course, shots
+        with jupyter_lab(course, env, tmp / "jupyter.log") as (base, token):
+            yield base, token, course, shots
     finally:
-        server.terminate()
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            server.kill()
-        log.close()
         print(f"screenshots: {shots}")
 
 

@@ -32,22 +32,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from servers import CHROMIUM, CHROMIUM_ARGS
 from traitlets.config.loader import PyFileConfigLoader
 
 from classroom import accounts, environment, hub, lifecycle
 from classroom.layout import Layout
 from classroom.passwords import check_password, hash_password
 
-CHROMIUM = os.environ.get("CNN_COURSE_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 AID = "01_conv_forward"
 NOTEBOOK = f"{AID}/{AID}.ipynb"
 FIXTURE = "tests/fixtures/01_conv_forward/{case}/01_conv_forward.ipynb"

@@ -11,38 +11,27 @@ the three ways an instructor can grade, one after the other:
 
 Plain nbgrader gave the cheats 7/7 both ways (the test cells ran in the student's kernel);
 every way must now read 7 / 0 / 0, and the Formgrader must show the grades ours recorded.
+Assignment 6 (three notebooks, frameworks in one of them) is graded the same way by the
+command line and the button.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import secrets
 import shutil
-import socket
 import sqlite3
 import subprocess
 import sys
-import time
 import urllib.request
 from pathlib import Path
 
 import build_fixtures
+import nbformat
 import pytest
+from servers import BIN, CHROMIUM, CHROMIUM_ARGS, jupyter_lab, need_chromium
 
 pytestmark = pytest.mark.slow
 
-CHROMIUM = os.environ.get("CNN_COURSE_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-BIN = Path(sys.executable).parent
 AID = "01_conv_forward"
 NB = f"{AID}.ipynb"
 STUDENTS = {  # student -> (fixture kind, case)
@@ -51,12 +40,6 @@ STUDENTS = {  # student -> (fixture kind, case)
     "cheat_in_added_cell": ("attacks", "verify_patched_in_added_cell"),
 }
 EXPECTED = {"honest": 7.0, "cheat_in_solution": 0.0, "cheat_in_added_cell": 0.0}
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _env(course: Path, home: Path) -> dict[str, str]:
@@ -151,49 +134,32 @@ def test_ours_then_nbgrader_cli_then_the_formgrader_button(course):
     assert cli == EXPECTED, cli
 
     # 3. the Formgrader's button, in a real browser
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"Chromium not found at {CHROMIUM} (apt-get install chromium)")
-    pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
+    _formgrader_buttons(course, env, tmp, AID, EXPECTED, 7)
+    button = _scores(course)
+    assert button == EXPECTED, button
+
+
+def _formgrader_buttons(
+    course: Path, env: dict, tmp: Path, aid: str, expected: dict[str, float], max_score: int
+) -> None:
+    """The Formgrader shows the grades recorded so far; then, with the scores cleared, its
+    autograde button of each student grades again and the page shows the same grades."""
+    need_chromium()
     from playwright.sync_api import sync_playwright
 
-    port, token = _free_port(), secrets.token_hex(16)
-    command = [
-        str(BIN / "jupyter"),
-        "lab",
-        "--no-browser",
-        f"--port={port}",
-        "--ServerApp.ip=127.0.0.1",
-        f"--ServerApp.token={token}",
-        f"--ServerApp.root_dir={course}",
-        "--LabApp.news_url=",
-    ]
-    if os.geteuid() == 0:
-        command.append("--allow-root")
-    log = (tmp / "jupyter.log").open("w")
-    server = subprocess.Popen(command, cwd=course, env=env, stdout=log, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
     shots = tmp / "screenshots"
-    shots.mkdir()
-    try:
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                with urllib.request.urlopen(f"{base}/api/status?token={token}", timeout=5):
-                    break
-            except OSError:
-                assert server.poll() is None and time.monotonic() < deadline, (
-                    tmp / "jupyter.log"
-                ).read_text()
-                time.sleep(0.5)
+    shots.mkdir(exist_ok=True)
+    log = tmp / "jupyter.log"
+    with jupyter_lab(course, env, log) as (base, token):
         # The Formgrader's table is filled from this API: ask it first, so that a failure
         # says why (the page itself would only time out).
-        api = f"{base}/formgrader/api/submissions/{AID}?token={token}"
+        api = f"{base}/formgrader/api/submissions/{aid}?token={token}"
         try:
             with urllib.request.urlopen(api, timeout=120) as response:
                 listed = {row["student"] for row in json.load(response)}
         except OSError as exc:
-            pytest.fail(f"the Formgrader's API failed ({exc}):\n{_tail(tmp / 'jupyter.log')}")
-        assert listed == set(STUDENTS), (listed, _tail(tmp / "jupyter.log"))
+            pytest.fail(f"the Formgrader's API failed ({exc}):\n{_tail(log)}")
+        assert listed == set(expected), (listed, _tail(log))
         with sync_playwright() as playwright:
             browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
             page = browser.new_context(viewport={"width": 1400, "height": 950}).new_page()
@@ -202,37 +168,74 @@ def test_ours_then_nbgrader_cli_then_the_formgrader_button(course):
             # page accepts the token but sets none, and its table's requests would go to the
             # login page
             page.goto(f"{base}/lab?token={token}")
-            page.goto(f"{base}/formgrader/manage_submissions/{AID}")
-            # The Formgrader shows the grades the two commands recorded.
-            for student, score in EXPECTED.items():
-                row = _row(page, student, shots, tmp / "jupyter.log")
-                assert f"{score:g} / 7" in row.inner_text(), row.inner_text()
-            page.screenshot(path=str(shots / "formgrader_before.png"))
+            page.goto(f"{base}/formgrader/manage_submissions/{aid}")
+            for student, score in expected.items():
+                row = _row(page, student, shots, log)
+                assert f"{score:g} / {max_score}" in row.inner_text(), row.inner_text()
+            page.screenshot(path=str(shots / f"formgrader_before_{aid}.png"))
             _clear_scores(course)
-            for student in STUDENTS:
+            for student in expected:
                 row = page.locator("tr", has_text=student).first
                 row.locator("td.autograde a").click()
                 modal = page.locator("#success-modal, #error-modal").first
                 modal.wait_for()
                 text = modal.inner_text()
-                page.screenshot(path=str(shots / f"button_{student}.png"))
+                page.screenshot(path=str(shots / f"button_{aid}_{student}.png"))
                 assert "Successfully autograded" in text, text
                 modal.locator(".modal-footer button").first.click()  # nbgrader 0.9: "OK"
                 modal.wait_for(state="detached")
             page.reload()
-            for student, score in EXPECTED.items():
-                row = _row(page, student, shots, tmp / "jupyter.log")
-                assert f"{score:g} / 7" in row.inner_text(), row.inner_text()
+            for student, score in expected.items():
+                row = _row(page, student, shots, log)
+                assert f"{score:g} / {max_score}" in row.inner_text(), row.inner_text()
             browser.close()
-    finally:
-        server.terminate()
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            server.kill()
-        log.close()
-    button = _scores(course)
-    assert button == EXPECTED, button
+
+
+# Assignment 6 (numpy, frameworks and a trained ResNet in three notebooks): a student whose
+# batchnorm_backward treats the batch statistics as constants, with right framework blocks
+# and no ResNet notebook handed in.
+MODERN = "06_modern_cnn"
+MODERN_PARTS = {
+    "06_batchnorm_residual.ipynb": "bn_no_mean_terms",
+    "06_framework_blocks.ipynb": "frameworks_correct",
+}
+
+
+def _points(notebook: Path) -> dict[str, float]:
+    cells = nbformat.read(notebook, as_version=4).cells
+    meta = [c.metadata.get("nbgrader", {}) for c in cells]
+    return {m["grade_id"]: m["points"] for m in meta if m.get("grade")}
+
+
+def test_assignment_6_by_the_cli_and_the_formgrader_button(root, tmp_path):
+    course = tmp_path / "course"
+    course.mkdir()
+    shutil.copy2(root / "nbgrader_config.py", course)
+    for name in ("solutions", "assignments"):
+        shutil.copytree(root / name / MODERN, course / name / MODERN)
+    folder = course / "submitted" / "bn_bug" / MODERN
+    folder.mkdir(parents=True)
+    cases = build_fixtures.all_cases("cases")
+    expected, max_score = 0.0, 0
+    for notebook in sorted((root / "solutions" / MODERN).glob("*.ipynb")):
+        points = _points(notebook)
+        max_score += sum(points.values())
+        case = MODERN_PARTS.get(notebook.name)
+        if case is None:
+            continue  # not handed in: no points, the others are graded
+        shutil.copy(build_fixtures.case_path("cases", MODERN, case, notebook.name), folder)
+        lost = cases[(MODERN, case)]["expect"]  # the test cells it loses, and what they earn
+        expected += sum(lost.get(cell, full) for cell, full in points.items())
+    (folder / "timestamp.txt").write_text("2026-12-06 10:00:00.000000 UTC")
+    env = _env(course, tmp_path / "home")
+    _run([sys.executable, "-m", "autograder", "gradebook", MODERN], course, env)
+    _run([str(BIN / "nbgrader"), "db", "student", "add", "bn_bug"], course, env)
+
+    out = _run([str(BIN / "nbgrader"), "autograde", MODERN, "--force"], course, env)
+    assert "trusted grader" in out, out[-2000:]
+    assert _scores(course) == {"bn_bug": expected}, (expected, out[-2000:])
+    _formgrader_buttons(course, env, tmp_path, MODERN, {"bn_bug": expected}, max_score)
+    assert _scores(course) == {"bn_bug": expected}
 
 
 def test_in_kernel_grading_needs_a_loud_opt_in(course):

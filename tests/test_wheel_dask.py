@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import sysconfig
@@ -22,6 +21,7 @@ from pathlib import Path
 
 import build_fixtures
 import pytest
+from servers import free_port
 
 from autograder.grading import grade_submissions
 
@@ -42,12 +42,6 @@ SIBLINGS = {  # assignment 2 is three notebooks: the case, plus these
     "02_efficient_conv.ipynb": "efficient_correct",
     "02_numpy_cnn.ipynb": "capstone_correct",
 }
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _build_wheel(root: Path, dist: Path) -> Path:
@@ -121,7 +115,7 @@ def test_a_worker_from_the_wheel_grades_assignments_1_to_5(tmp_path, root):
     ).stdout
     assert str(root) not in where, f"the worker imports the checkout: {where}"
 
-    port = _free_port()
+    port = free_port()
     address = f"tcp://127.0.0.1:{port}"
     scheduler = subprocess.Popen(
         [str(python), "-m", "distributed.cli.dask_scheduler", "--host", "127.0.0.1"]
