@@ -238,7 +238,8 @@ class ParamDict:
                 found = found or problem
         if found is None:
             return None
-        right = [k for k in PARAM_NAMES if k not in wrong]
+        # an all-zero gradient (a dead ReLU in a tiny case) that matches says nothing
+        right = [k for k in PARAM_NAMES if k not in wrong and np.any(self.expected[k] != 0)]
         if self.role == "gradients" and right:
             found.details = [
                 f"wrong: {', '.join(wrong)}; right: {', '.join(right)}. " + _where_to_look(wrong)
