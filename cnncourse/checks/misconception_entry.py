@@ -1,7 +1,7 @@
 """One entry of the catalogue of known mistakes (:mod:`cnncourse.checks.misconceptions`).
 
 Its own module so that each assignment's checks can build entries next to the checks that
-recognise them (a module's ``MISCONCEPTIONS`` list, e.g. :mod:`cnncourse.checks.arithmetic`
+recognise them (a module's ``MISCONCEPTIONS`` list, e.g. :mod:`cnncourse.checks.capstone`
 or :mod:`cnncourse.checks.modern_mistakes`), which the catalogue then gathers, without a
 cycle.
 """

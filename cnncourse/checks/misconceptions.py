@@ -457,9 +457,9 @@ CATALOGUE: dict[str, Misconception] = {
 
 
 def _gather() -> None:
-    """Add the entries each checks module keeps next to its checks (its ``MISCONCEPTIONS``
-    list: arithmetic.py, torch_models.py, capstone.py, modern_mistakes.py, ...), so that a
-    new assignment's mistakes need no registration here."""
+    """Add the entries each checks module keeps (its ``MISCONCEPTIONS`` list:
+    arithmetic_mistakes.py, torch_models.py, capstone.py, modern_mistakes.py, ...), so that
+    a new assignment's mistakes need no registration here."""
     import importlib
     import pkgutil
 
