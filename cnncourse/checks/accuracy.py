@@ -17,12 +17,7 @@ import numpy as np
 from .. import grading_models as gm
 from ..testing import CheckError
 from .engine import Anchor, Spec
-from .matchers import (
-    TYPE,
-    VALUES,
-    Mismatch,
-    type_name,
-)
+from .matchers import TYPE, VALUES, Mismatch, too_few_right, type_name
 from .model_eval import WeightsError, described_differently, keras_outputs, probe_images
 
 # Accuracy thresholds on the 2,000 held-out grading digits after fast-mode training
@@ -84,16 +79,10 @@ class AccuracyAtLeast:
             )
         if not np.isfinite(scores).all():
             return Mismatch(what, VALUES, "the model's outputs are not finite (nan or inf)", got)
-        accuracy = float(np.mean(np.argmax(scores, axis=1) == self.labels))
-        if accuracy < self.threshold:
-            return Mismatch(
-                what,
-                VALUES,
-                f"the trained model labels {accuracy:.2%} of the {n:,} held-out digits "
-                f"correctly; it must reach {self.threshold:.0%}: {self.hint}",
-                got,
-            )
-        return None
+        predicted = np.argmax(scores, axis=1)
+        return too_few_right(
+            what, predicted, self.labels, self.threshold, "held-out digits", self.hint
+        )
 
 
 def keras_model_outputs(got, images: np.ndarray) -> np.ndarray:

@@ -34,7 +34,7 @@ import numpy as np
 from ..testing import relative_error
 from . import lectures
 from .engine import Anchor, Spec, one_smaller
-from .matchers import TYPE, VALUES, Array, Mismatch, Number, type_name
+from .matchers import TYPE, VALUES, Array, Mismatch, Number, too_few_right, type_name
 from .misconception_entry import Misconception
 from .numpy_backward import PoolBackward, _conv_numpy, centred_differences
 from .numpy_forward import IM2COL_POLICY
@@ -358,23 +358,16 @@ class AccuracyAtLeast:
         return capstone_logits(got, self.images).argmax(axis=1)
 
     def mismatch(self, got, what: str) -> Mismatch | None:
-        n = len(self.labels)
         predicted = self.predictions(got)
         if isinstance(predicted, str):
             return Mismatch(what, TYPE, predicted, got)
-        accuracy = float(np.mean(predicted == self.labels))
-        if accuracy < self.threshold:
-            return Mismatch(
-                what,
-                VALUES,
-                f"the trained network labels {accuracy:.1%} of the {n:,} held-out digits "
-                f"correctly; it must reach {self.threshold:.0%}. Run the training cell after "
-                "every cell above it; if the loss did not fall, check network_gradients and "
-                "sgd_step first.",
-                accuracy,
-                self.threshold,
-            )
-        return None
+        advice = (
+            "run the training cell after every cell above it; if the loss did not fall, check "
+            "network_gradients and sgd_step first."
+        )
+        return too_few_right(
+            what, predicted, self.labels, self.threshold, "held-out digits", advice
+        )
 
 
 # ---------------------------------------------------------------------------- specs

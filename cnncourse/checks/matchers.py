@@ -248,6 +248,24 @@ class Anything:
         return None
 
 
+def too_few_right(
+    what: str, predicted: np.ndarray, labels: np.ndarray, threshold: float, items: str, advice: str
+) -> Mismatch | None:
+    """The mismatch of a trained network whose ``predicted`` labels match ``labels`` less
+    often than ``threshold`` (``items``: what was labelled, e.g. "held-out digits")."""
+    accuracy = float(np.mean(predicted == labels))
+    if accuracy >= threshold:
+        return None
+    return Mismatch(
+        what,
+        VALUES,
+        f"the trained network labels {accuracy:.1%} of the {len(labels):,} {items} correctly; "
+        f"it must reach {threshold:.0%}: {advice}",
+        accuracy,
+        threshold,
+    )
+
+
 def mismatch_from_check(error, what: str, got) -> Mismatch:
     """A check's error (first line, details after) as a Mismatch of ``what``."""
     first, _, rest = str(error).partition("\n")
